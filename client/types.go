@@ -1,0 +1,155 @@
+package client
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Task is a task as the API returns it (API.md "Task").
+type Task struct {
+	ID         string            `json:"id"`
+	Agent      string            `json:"agent"`
+	Status     string            `json:"status"`
+	Input      json.RawMessage   `json:"input"`
+	Output     json.RawMessage   `json:"output"`
+	Error      *TaskError        `json:"error"`
+	Model      *string           `json:"model"`
+	Provider   *string           `json:"provider"`
+	Usage      Usage             `json:"usage"`
+	Attempts   int               `json:"attempts"`
+	Metadata   map[string]string `json:"metadata"`
+	WebhookURL *string           `json:"webhook_url"`
+	Quality    string            `json:"quality"`
+	MaxCostUSD *float64          `json:"max_cost_usd,omitempty"`
+	CreatedAt  time.Time         `json:"created_at"`
+	StartedAt  *time.Time        `json:"started_at"`
+	FinishedAt *time.Time        `json:"finished_at"`
+	TraceID    string            `json:"trace_id"`
+}
+
+// Terminal reports whether the task has ended.
+func (t *Task) Terminal() bool {
+	return t.Status == "succeeded" || t.Status == "failed" || t.Status == "canceled"
+}
+
+// TaskError says why a task failed or was canceled.
+type TaskError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Usage is what a task consumed.
+type Usage struct {
+	InputTokens  int64   `json:"input_tokens"`
+	OutputTokens int64   `json:"output_tokens"`
+	CostUSD      float64 `json:"cost_usd"`
+}
+
+// TaskList is a page of tasks.
+type TaskList struct {
+	Data       []Task  `json:"data"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// SubmitRequest is the body of POST /v1/tasks.
+type SubmitRequest struct {
+	Agent      string            `json:"agent"`
+	Input      json.RawMessage   `json:"input"`
+	WebhookURL string            `json:"webhook_url,omitempty"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
+	Quality    string            `json:"quality,omitempty"`
+	MaxCostUSD *float64          `json:"max_cost_usd,omitempty"`
+}
+
+// Tenant is a customer as the admin API returns it. WebhookSecret is set only in the reply
+// to its creation.
+type Tenant struct {
+	ID               string    `json:"id"`
+	Name             string    `json:"name"`
+	Tier             string    `json:"tier"`
+	MonthlyBudgetUSD *float64  `json:"monthly_budget_usd"`
+	WebhookSecret    string    `json:"webhook_secret,omitempty"`
+	CreatedAt        time.Time `json:"created_at"`
+}
+
+// CreateTenantRequest is the body of POST /v1/admin/tenants.
+type CreateTenantRequest struct {
+	Name             string   `json:"name"`
+	Tier             string   `json:"tier"`
+	MonthlyBudgetUSD *float64 `json:"monthly_budget_usd,omitempty"`
+}
+
+// APIKey is a new API key; Key is shown only in the reply to its creation.
+type APIKey struct {
+	ID        string    `json:"id"`
+	Key       string    `json:"key,omitempty"`
+	Prefix    string    `json:"prefix"`
+	Name      string    `json:"name,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Agent is an entry of the marketplace catalog.
+type Agent struct {
+	ID                   string          `json:"id"`
+	Name                 string          `json:"name"`
+	Description          string          `json:"description"`
+	Category             string          `json:"category"`
+	Quality              string          `json:"quality"`
+	InputSchema          json.RawMessage `json:"input_schema"`
+	MaxExecutionsPerHour *int            `json:"max_executions_per_hour"`
+}
+
+// AgentList is the catalog.
+type AgentList struct {
+	Data []Agent `json:"data"`
+}
+
+// Delivery is one attempt to deliver a webhook.
+type Delivery struct {
+	ID         string    `json:"id"`
+	WebhookID  string    `json:"webhook_id"`
+	Type       string    `json:"type"`
+	URL        string    `json:"url"`
+	Attempt    int       `json:"attempt"`
+	StatusCode int       `json:"status_code"`
+	Succeeded  bool      `json:"succeeded"`
+	Final      bool      `json:"final"`
+	Error      string    `json:"error,omitempty"`
+	DurationMS int64     `json:"duration_ms"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// DeliveryList lists a task's webhook deliveries.
+type DeliveryList struct {
+	Data []Delivery `json:"data"`
+}
+
+// WebhookEvent is the body the platform POSTs to a task's webhook_url.
+type WebhookEvent struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      Task      `json:"data"`
+}
+
+// Problem is an RFC 9457 error body.
+type Problem struct {
+	Type   string         `json:"type"`
+	Title  string         `json:"title"`
+	Status int            `json:"status"`
+	Detail string         `json:"detail,omitempty"`
+	Code   string         `json:"code"`
+	Errors []ProblemField `json:"errors,omitempty"`
+}
+
+// ProblemField names one invalid part of a request.
+type ProblemField struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+func (p *Problem) Error() string {
+	if p.Detail != "" {
+		return p.Detail
+	}
+	return p.Title
+}

@@ -1,0 +1,223 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Errors every Store implementation returns, so callers match with errors.Is and never see a
+// driver error.
+var (
+	// ErrNotFound: no row with that id, or one that belongs to another tenant.
+	ErrNotFound = errors.New("store: not found")
+	// ErrTaskFinished: the task is already in a terminal state.
+	ErrTaskFinished = errors.New("store: task already finished")
+	// ErrTaskNotQueued: StartTask found the task running (another delivery holds it).
+	ErrTaskNotQueued = errors.New("store: task not queued")
+	// ErrConflict: a unique constraint other than idempotency was violated.
+	ErrConflict = errors.New("store: conflict")
+)
+
+// Status is a task's lifecycle state.
+type Status string
+
+// The task states. Succeeded, Failed and Canceled are terminal and never overwritten.
+const (
+	StatusQueued    Status = "queued"
+	StatusRunning   Status = "running"
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+	StatusCanceled  Status = "canceled"
+)
+
+// Terminal reports whether s is a final state.
+func (s Status) Terminal() bool {
+	return s == StatusSucceeded || s == StatusFailed || s == StatusCanceled
+}
+
+// Valid reports whether s is one of the five states.
+func (s Status) Valid() bool {
+	return s == StatusQueued || s == StatusRunning || s.Terminal()
+}
+
+// Tenant is a customer of the platform.
+type Tenant struct {
+	ID   string // "ten_…"
+	Name string
+	Tier string // free|basic|pro|enterprise
+	// MonthlyBudgetMicros is the monthly budget in micro-dollars; nil means none.
+	MonthlyBudgetMicros *int64
+	// WebhookSecret is "whsec_" + base64(32 random bytes).
+	WebhookSecret string
+	CreatedAt     time.Time
+}
+
+// TenantPatch changes a tenant; nil fields stay as they are. ClearBudget sets the budget to none.
+type TenantPatch struct {
+	Tier                *string
+	MonthlyBudgetMicros *int64
+	ClearBudget         bool
+}
+
+// APIKey is a tenant's credential. Only the SHA-256 hash of the key is stored.
+type APIKey struct {
+	ID        string // "key_…"
+	TenantID  string
+	Name      string
+	Prefix    string // the first characters of the key, shown to humans: "ak_abcd"
+	Hash      []byte // sha256 of the full key
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+// TaskError is why a task failed or was canceled.
+type TaskError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Task is one run of an agent.
+type Task struct {
+	ID       string // "tsk_…"
+	TenantID string
+	Agent    string
+	Status   Status
+	Input    json.RawMessage
+	Output   json.RawMessage // nil until succeeded
+	Error    *TaskError
+	Model    string // "" = null
+	Provider string // "" = null
+
+	InputTokens  int64
+	OutputTokens int64
+	CostMicros   int64
+
+	Attempts    int
+	MaxAttempts int
+	Metadata    map[string]string
+	WebhookURL  string // "" = null
+	Quality     string
+	// MaxCostMicros is the client's cap on the task's cost; nil means none.
+	MaxCostMicros *int64
+
+	// IdempotencyKey is the client's Idempotency-Key header ("" = none) and RequestHash the
+	// SHA-256 of the canonical request body it came with.
+	IdempotencyKey string
+	RequestHash    []byte
+
+	TraceID         string
+	CancelRequested bool
+	// LeaseUntil is when a running task's worker is presumed dead without a heartbeat.
+	LeaseUntil *time.Time
+
+	CreatedAt   time.Time
+	StartedAt   *time.Time
+	FinishedAt  *time.Time
+	PublishedAt *time.Time
+}
+
+// Result is what a worker writes when a task ends.
+type Result struct {
+	Status       Status // terminal
+	Output       json.RawMessage
+	Error        *TaskError
+	Model        string
+	Provider     string
+	InputTokens  int64
+	OutputTokens int64
+	CostMicros   int64
+	FinishedAt   time.Time
+}
+
+// TaskFilter selects a tenant's tasks for listing. Results are newest first.
+type TaskFilter struct {
+	Status   Status            // "" = any
+	Agent    string            // "" = any
+	Metadata map[string]string // all pairs must match
+	Limit    int               // 1..100
+	// Cursor is the opaque next_cursor of a previous page ("" = first page).
+	Cursor string
+}
+
+// Delivery is one attempt to POST a webhook.
+type Delivery struct {
+	ID         string // "dlv_…"
+	TenantID   string
+	TaskID     string
+	WebhookID  string // the stable webhook-id header, the same across retries of one event
+	EventType  string // task.succeeded|task.failed|task.canceled
+	URL        string
+	Attempt    int
+	StatusCode int    // 0 when no response came
+	Error      string // "" on success
+	Succeeded  bool
+	// Final is true on the last attempt of an event: success, or giving up.
+	Final      bool
+	DurationMS int64
+	CreatedAt  time.Time
+}
+
+// Store is the platform's state. Every method honours ctx. Tenant-facing reads take the tenant
+// id and return ErrNotFound for another tenant's rows. Implementations: store/postgres (and
+// later store/sqlite); store/storetest is the conformance suite each must pass.
+type Store interface {
+	// CreateTenant inserts t; ID, WebhookSecret and CreatedAt are set by the caller.
+	CreateTenant(ctx context.Context, t *Tenant) error
+	GetTenant(ctx context.Context, id string) (*Tenant, error)
+	UpdateTenant(ctx context.Context, id string, p TenantPatch) (*Tenant, error)
+
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// APIKeyByHash returns the unrevoked key with that hash, or ErrNotFound.
+	APIKeyByHash(ctx context.Context, hash []byte) (*APIKey, error)
+	// RevokeAPIKey marks the key revoked; ErrNotFound if unknown or already revoked.
+	RevokeAPIKey(ctx context.Context, id string) (*APIKey, error)
+
+	// CreateTask inserts t (status queued). When t.IdempotencyKey is set and the tenant already
+	// has a task with that key created within the last 24 hours, nothing is inserted and that
+	// task is returned with existed = true, also under concurrent calls (the caller compares
+	// RequestHash). Otherwise t itself is returned with existed = false.
+	CreateTask(ctx context.Context, t *Task) (task *Task, existed bool, err error)
+	// GetTask returns the tenant's task, or ErrNotFound.
+	GetTask(ctx context.Context, tenantID, id string) (*Task, error)
+	// LoadTask returns any tenant's task; for workers and dispatchers only.
+	LoadTask(ctx context.Context, id string) (*Task, error)
+	// ListTasks returns a page of the tenant's tasks, newest first, and the cursor of the
+	// next page ("" when there is none).
+	ListTasks(ctx context.Context, tenantID string, f TaskFilter) ([]*Task, string, error)
+
+	// MarkPublished records that the tasks' messages are on the bus.
+	MarkPublished(ctx context.Context, ids []string, at time.Time) error
+	// Unpublished returns queued tasks created before 'before' whose publish was never
+	// recorded, oldest first: the outbox the reconciler sweeps.
+	Unpublished(ctx context.Context, before time.Time, limit int) ([]*Task, error)
+
+	// StartTask moves a task to running, counts an attempt, stamps started_at (the first
+	// start's stays), sets the lease to leaseUntil and marks it published. It takes a task that
+	// is queued, or running with a lease that expired before 'at' (its worker died). It returns
+	// ErrTaskFinished if the task is terminal and ErrTaskNotQueued (with the task) if another
+	// worker's lease is still live.
+	StartTask(ctx context.Context, id string, at, leaseUntil time.Time) (*Task, error)
+	// Heartbeat extends a running task's lease and reports whether a cancel was requested.
+	// ErrTaskFinished if the task is no longer running.
+	Heartbeat(ctx context.Context, id string, leaseUntil time.Time) (cancelRequested bool, err error)
+	// ReleaseTask moves a running task back to queued, clears its lease and takes back the
+	// attempt StartTask counted (graceful shutdown, no slot free). ErrTaskFinished if terminal.
+	ReleaseTask(ctx context.Context, id string) error
+	// FinishTask writes the terminal state, usage and cost exactly once: applied is false (and
+	// the stored task is returned unchanged) when the task was already terminal.
+	FinishTask(ctx context.Context, id string, r Result) (task *Task, applied bool, err error)
+	// CancelTask cancels the tenant's task: a queued one becomes canceled at once (applied
+	// true); a running one gets CancelRequested set and stays running (the worker ends it).
+	// ErrTaskFinished if already terminal, ErrNotFound if unknown.
+	CancelTask(ctx context.Context, tenantID, id string, at time.Time) (task *Task, err error)
+
+	// RecordDelivery stores one webhook attempt.
+	RecordDelivery(ctx context.Context, d *Delivery) error
+	// ListDeliveries returns the attempts for the tenant's task, oldest first.
+	ListDeliveries(ctx context.Context, tenantID, taskID string) ([]*Delivery, error)
+
+	// Ping checks the database answers.
+	Ping(ctx context.Context) error
+}
