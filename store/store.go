@@ -18,6 +18,8 @@ var (
 	ErrTaskNotQueued = errors.New("store: task not queued")
 	// ErrConflict: a unique constraint other than idempotency was violated.
 	ErrConflict = errors.New("store: conflict")
+	// ErrInvalidCursor: ListTasks was given a cursor it did not issue.
+	ErrInvalidCursor = errors.New("store: invalid cursor")
 )
 
 // Status is a task's lifecycle state.

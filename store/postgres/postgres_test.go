@@ -1,0 +1,206 @@
+package postgres_test
+
+import (
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentic-run/agentic/store"
+	"github.com/agentic-run/agentic/store/postgres"
+	"github.com/agentic-run/agentic/store/postgres/pgtest"
+	"github.com/agentic-run/agentic/store/storetest"
+)
+
+var (
+	_ store.Store            = (*postgres.Store)(nil)
+	_ storetest.UsageCounter = (*postgres.Store)(nil)
+)
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store { return pgtest.New(t) })
+}
+
+func TestMigrateConcurrentlyAndTwice(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	u := pgtest.Schema(t)
+	pool, err := postgres.Open(ctx, u)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() { errs[i] = postgres.Migrate(ctx, pool) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	require.NoError(t, postgres.Migrate(ctx, pool), "migrating an up-to-date schema is a no-op")
+
+	var applied int
+	require.NoError(t, pool.QueryRow(ctx,
+		`SELECT count(*) FROM goose_db_version WHERE version_id = 1 AND is_applied`).Scan(&applied))
+	require.Equal(t, 1, applied, "the migration ran once")
+
+	var tables []string
+	rows, err := pool.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var name string
+		require.NoError(t, rows.Scan(&name))
+		tables = append(tables, name)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"api_keys", "goose_db_version", "idempotency_keys", "tasks", "tenants",
+		"usage_records", "webhook_deliveries"}, tables, "everything lands in the search_path's schema")
+}
+
+func TestURLSharesSchemaAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	u := pgtest.URL(t)
+	require.Contains(t, u, "search_path")
+
+	// Two independent pools, as two processes would open them.
+	a, err := postgres.Open(ctx, u)
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	b, err := postgres.Open(ctx, u)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+
+	ten := &store.Tenant{ID: store.NewID("ten"), Name: "a", Tier: "free", WebhookSecret: "whsec_x", CreatedAt: time.Now()}
+	require.NoError(t, postgres.New(a).CreateTenant(ctx, ten))
+	got, err := postgres.New(b).GetTenant(ctx, ten.ID)
+	require.NoError(t, err)
+	require.Equal(t, ten.ID, got.ID)
+}
+
+func TestOpenErrors(t *testing.T) {
+	t.Parallel()
+	_, err := postgres.Open(t.Context(), "postgres://user:s3cret@127.0.0.1:1/db?sslmode=disable&connect_timeout=2")
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "s3cret")
+
+	_, err = postgres.Open(t.Context(), "postgres://user:s3cret@127.0.0.1:5432/db?sslmode=nonsense")
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "s3cret")
+}
+
+func TestMissingReferencesAreNotFound(t *testing.T) {
+	t.Parallel()
+	s := pgtest.New(t)
+	ctx := t.Context()
+	_, _, err := s.CreateTask(ctx, &store.Task{ID: store.NewID("tsk"), TenantID: "ten_unknown", Agent: "echo",
+		Input: json.RawMessage(`{}`), CreatedAt: time.Now()})
+	require.ErrorIs(t, err, store.ErrNotFound)
+	err = s.CreateAPIKey(ctx, &store.APIKey{ID: store.NewID("key"), TenantID: "ten_unknown", Prefix: "ak_x",
+		Hash: []byte("h"), CreatedAt: time.Now()})
+	require.ErrorIs(t, err, store.ErrNotFound)
+	err = s.RecordDelivery(ctx, &store.Delivery{ID: store.NewID("dlv"), TenantID: "ten_unknown", TaskID: "tsk_unknown",
+		WebhookID: "w", EventType: "task.failed", URL: "https://example.com", Attempt: 1, CreatedAt: time.Now()})
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func TestInputBytesKept(t *testing.T) {
+	t.Parallel()
+	s := pgtest.New(t)
+	ctx := t.Context()
+	ten := &store.Tenant{ID: store.NewID("ten"), Name: "a", Tier: "free", WebhookSecret: "whsec_x", CreatedAt: time.Now()}
+	require.NoError(t, s.CreateTenant(ctx, ten))
+	// json (not jsonb) keeps the client's bytes, key order and a NUL escape included.
+	in := `{"z": 1,  "a": "\u0000", "a": 2}`
+	tk := &store.Task{ID: store.NewID("tsk"), TenantID: ten.ID, Agent: "echo", Input: json.RawMessage(in), CreatedAt: time.Now()}
+	_, _, err := s.CreateTask(ctx, tk)
+	require.NoError(t, err)
+	got, err := s.LoadTask(ctx, tk.ID)
+	require.NoError(t, err)
+	require.Equal(t, in, string(got.Input))
+}
+
+// TestQueriesUseIndexes checks the plans of the list, metadata and outbox queries on a table
+// large enough that a sequential scan would be the planner's choice without the indexes.
+func TestQueriesUseIndexes(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	ctx := t.Context()
+	pgtest.Exec(t, pool, `INSERT INTO tenants (id, name, tier, webhook_secret, created_at)
+		SELECT 'ten_' || g, 'tenant', 'pro', 'whsec_x', now() FROM generate_series(1, 20) g`)
+	// 20 tenants × 1,000 tasks; all but 10 are finished and published.
+	pgtest.Exec(t, pool, `INSERT INTO tasks (id, tenant_id, agent, status, input, metadata, created_at, published_at)
+		SELECT 'tsk_' || lpad(g::text, 6, '0'), 'ten_' || (g % 20 + 1),
+			CASE WHEN g % 3 = 0 THEN 'sentiment' ELSE 'summarizer' END,
+			CASE WHEN g <= 10 THEN 'queued' ELSE 'succeeded' END,
+			'{"text": "x"}',
+			jsonb_build_object('order', g::text, 'team', (g % 7)::text),
+			now() - g * interval '1 second',
+			CASE WHEN g <= 10 THEN NULL ELSE now() END
+		FROM generate_series(1, 20000) g`)
+	pgtest.Exec(t, pool, `ANALYZE tasks`)
+
+	plan := func(sql string, args ...any) string {
+		t.Helper()
+		rows, err := pool.Query(ctx, "EXPLAIN "+sql, args...)
+		require.NoError(t, err)
+		defer rows.Close()
+		var lines []string
+		for rows.Next() {
+			var line string
+			require.NoError(t, rows.Scan(&line))
+			lines = append(lines, line)
+		}
+		require.NoError(t, rows.Err())
+		return strings.Join(lines, "\n")
+	}
+	list := func(f store.TaskFilter) string {
+		t.Helper()
+		sql, args, _, err := postgres.ListQuery("ten_3", f)
+		require.NoError(t, err)
+		return plan(sql, args...)
+	}
+
+	p := list(store.TaskFilter{Limit: 20})
+	require.Contains(t, p, "tasks_tenant_created_idx", p)
+	require.NotContains(t, p, "Sort", "the index gives the order: %s", p)
+
+	// A page after the first: the cursor is an index condition, not a filter.
+	s := postgres.New(pool)
+	_, next, err := s.ListTasks(ctx, "ten_3", store.TaskFilter{Limit: 20})
+	require.NoError(t, err)
+	require.NotEmpty(t, next)
+	p = list(store.TaskFilter{Limit: 20, Cursor: next})
+	require.Contains(t, p, "tasks_tenant_created_idx", p)
+	require.Regexp(t, `Index Cond: .*created_at, id\) < `, p)
+
+	p = list(store.TaskFilter{Limit: 20, Status: store.StatusSucceeded, Agent: "sentiment"})
+	require.Contains(t, p, "tasks_tenant_created_idx", p)
+
+	p = list(store.TaskFilter{Limit: 20, Metadata: map[string]string{"order": "42"}})
+	require.Contains(t, p, "tasks_metadata_idx", p)
+
+	p = plan(postgres.UnpublishedSQL, time.Now(), 100)
+	require.Contains(t, p, "tasks_unpublished_idx", p)
+
+	// The list reads through pgx too, not only the plan.
+	page, _, err := s.ListTasks(ctx, "ten_3", store.TaskFilter{Metadata: map[string]string{"order": "42"}})
+	require.NoError(t, err)
+	require.Len(t, page, 1)
+	require.Equal(t, "tsk_000042", page[0].ID)
+}
+
+func TestPgtestSchemasAreIsolated(t *testing.T) {
+	t.Parallel()
+	a, b := pgtest.Pool(t), pgtest.Pool(t)
+	pgtest.Exec(t, a, `INSERT INTO tenants (id, name, tier, webhook_secret, created_at) VALUES ('ten_a', 'a', 'free', 's', now())`)
+	_, err := postgres.New(b).GetTenant(t.Context(), "ten_a")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = postgres.New(a).GetTenant(t.Context(), "ten_a")
+	require.NoError(t, err)
+}

@@ -1,0 +1,508 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/agentic-run/agentic/store"
+)
+
+// taskCols is the column list every task query returns, in scanTask's order.
+const taskCols = `id, tenant_id, agent, status, input, output, error_code, error_message,
+	model, provider, input_tokens, output_tokens, cost_micros, attempts, max_attempts,
+	metadata, webhook_url, quality, max_cost_micros, idempotency_key, request_hash, trace_id,
+	cancel_requested, lease_until, created_at, started_at, finished_at, published_at`
+
+// terminalSQL lists the terminal states for SQL conditions.
+const terminalSQL = `('succeeded', 'failed', 'canceled')`
+
+func scanTask(row pgx.Row) (*store.Task, error) {
+	var (
+		t                                                  store.Task
+		input, output, metadata                            []byte
+		errCode, errMsg, model, provider, webhook, idemKey *string
+	)
+	err := row.Scan(&t.ID, &t.TenantID, &t.Agent, &t.Status, &input, &output, &errCode, &errMsg,
+		&model, &provider, &t.InputTokens, &t.OutputTokens, &t.CostMicros, &t.Attempts, &t.MaxAttempts,
+		&metadata, &webhook, &t.Quality, &t.MaxCostMicros, &idemKey, &t.RequestHash, &t.TraceID,
+		&t.CancelRequested, &t.LeaseUntil, &t.CreatedAt, &t.StartedAt, &t.FinishedAt, &t.PublishedAt)
+	if err != nil {
+		return nil, err
+	}
+	t.Input = json.RawMessage(input)
+	if output != nil {
+		t.Output = json.RawMessage(output)
+	}
+	if errCode != nil || errMsg != nil {
+		t.Error = &store.TaskError{Code: deref(errCode), Message: deref(errMsg)}
+	}
+	t.Model, t.Provider, t.WebhookURL, t.IdempotencyKey = deref(model), deref(provider), deref(webhook), deref(idemKey)
+	t.Metadata = map[string]string{}
+	if len(metadata) > 0 {
+		if err := json.Unmarshal(metadata, &t.Metadata); err != nil {
+			return nil, fmt.Errorf("decode metadata of %s: %w", t.ID, err)
+		}
+	}
+	t.CreatedAt = t.CreatedAt.UTC()
+	t.LeaseUntil, t.StartedAt, t.FinishedAt, t.PublishedAt = utcp(t.LeaseUntil), utcp(t.StartedAt), utcp(t.FinishedAt), utcp(t.PublishedAt)
+	return &t, nil
+}
+
+func collectTasks(rows pgx.Rows) ([]*store.Task, error) {
+	defer rows.Close()
+	var out []*store.Task
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// null turns "" into SQL NULL.
+func null(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// nullJSON turns an empty raw message into SQL NULL.
+func nullJSON(m json.RawMessage) []byte {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+func metadataJSON(m map[string]string) ([]byte, error) {
+	if m == nil {
+		return []byte("{}"), nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode metadata: %w", err)
+	}
+	return b, nil
+}
+
+// insertTaskValues is the INSERT column list and typed parameter list shared by both paths
+// of CreateTask (the casts let the parameters stand in a SELECT list).
+const insertTaskCols = `id, tenant_id, agent, status, input, output, error_code, error_message,
+	model, provider, input_tokens, output_tokens, cost_micros, attempts, max_attempts,
+	metadata, webhook_url, quality, max_cost_micros, idempotency_key, request_hash, trace_id,
+	cancel_requested, lease_until, created_at, started_at, finished_at, published_at`
+
+const insertTaskParams = `$1::text, $2::text, $3::text, $4::text, $5::json, $6::json, $7::text, $8::text,
+	$9::text, $10::text, $11::bigint, $12::bigint, $13::bigint, $14::int, $15::int,
+	$16::jsonb, $17::text, $18::text, $19::bigint, $20::text, $21::bytea, $22::text,
+	$23::boolean, $24::timestamptz, $25::timestamptz, $26::timestamptz, $27::timestamptz, $28::timestamptz`
+
+// createTaskSQL inserts a task without an idempotency key.
+const createTaskSQL = `INSERT INTO tasks (` + insertTaskCols + `) VALUES (` + insertTaskParams + `)`
+
+// createIdempotentTaskSQL claims (tenant, key) and inserts the task only if the claim is its
+// own. The key is taken over when the stored claim is at least 24 hours older than the new
+// task. ON CONFLICT DO UPDATE (rather than DO NOTHING) makes RETURNING yield the winner's
+// task id even when the winner committed after this statement's snapshot was taken; reading
+// that task needs a second statement, whose snapshot sees it.
+const createIdempotentTaskSQL = `
+WITH claim AS (
+	INSERT INTO idempotency_keys AS k (tenant_id, key, task_id, created_at)
+	VALUES ($2, $20, $1, $25)
+	ON CONFLICT (tenant_id, key) DO UPDATE SET
+		task_id = CASE WHEN k.created_at <= excluded.created_at - interval '24 hours'
+			THEN excluded.task_id ELSE k.task_id END,
+		created_at = CASE WHEN k.created_at <= excluded.created_at - interval '24 hours'
+			THEN excluded.created_at ELSE k.created_at END
+	RETURNING task_id
+), ins AS (
+	INSERT INTO tasks (` + insertTaskCols + `)
+	SELECT ` + insertTaskParams + ` FROM claim WHERE claim.task_id = $1
+)
+SELECT task_id FROM claim`
+
+// CreateTask inserts t as queued: one INSERT without an idempotency key; with one, one
+// statement that claims the key (race-safe), plus one read of the existing task when the key
+// was already taken within 24 hours of t.CreatedAt.
+func (s *Store) CreateTask(ctx context.Context, t *store.Task) (*store.Task, bool, error) {
+	t.Status = store.StatusQueued
+	t.CreatedAt = ts(t.CreatedAt)
+	t.LeaseUntil, t.StartedAt, t.FinishedAt, t.PublishedAt = tsp(t.LeaseUntil), tsp(t.StartedAt), tsp(t.FinishedAt), tsp(t.PublishedAt)
+	if t.Metadata == nil {
+		t.Metadata = map[string]string{}
+	}
+	meta, err := metadataJSON(t.Metadata)
+	if err != nil {
+		return nil, false, fmt.Errorf("create task: %w", err)
+	}
+	var errCode, errMsg *string
+	if t.Error != nil {
+		errCode, errMsg = &t.Error.Code, &t.Error.Message
+	}
+	args := []any{
+		t.ID, t.TenantID, t.Agent, string(t.Status), nullJSON(t.Input), nullJSON(t.Output), errCode, errMsg,
+		null(t.Model), null(t.Provider), t.InputTokens, t.OutputTokens, t.CostMicros, t.Attempts, t.MaxAttempts,
+		meta, null(t.WebhookURL), t.Quality, t.MaxCostMicros, null(t.IdempotencyKey), t.RequestHash, t.TraceID,
+		t.CancelRequested, t.LeaseUntil, t.CreatedAt, t.StartedAt, t.FinishedAt, t.PublishedAt,
+	}
+	if t.IdempotencyKey == "" {
+		if _, err := s.pool.Exec(ctx, createTaskSQL, args...); err != nil {
+			return nil, false, fmt.Errorf("create task: %w", translate(err))
+		}
+		return t, false, nil
+	}
+	var winner string
+	if err := s.pool.QueryRow(ctx, createIdempotentTaskSQL, args...).Scan(&winner); err != nil {
+		return nil, false, fmt.Errorf("create task: %w", translate(err))
+	}
+	if winner == t.ID {
+		return t, false, nil
+	}
+	existing, err := s.LoadTask(ctx, winner)
+	if err != nil {
+		return nil, false, fmt.Errorf("create task: idempotency key taken by %s: %w", winner, err)
+	}
+	return existing, true, nil
+}
+
+// GetTask returns the tenant's task, or store.ErrNotFound (also for another tenant's task).
+func (s *Store) GetTask(ctx context.Context, tenantID, id string) (*store.Task, error) {
+	t, err := scanTask(s.pool.QueryRow(ctx,
+		`SELECT `+taskCols+` FROM tasks WHERE id = $1 AND tenant_id = $2`, id, tenantID))
+	if err != nil {
+		return nil, fmt.Errorf("get task: %w", translate(err))
+	}
+	return t, nil
+}
+
+// LoadTask returns any tenant's task; for workers and dispatchers only.
+func (s *Store) LoadTask(ctx context.Context, id string) (*store.Task, error) {
+	t, err := scanTask(s.pool.QueryRow(ctx, `SELECT `+taskCols+` FROM tasks WHERE id = $1`, id))
+	if err != nil {
+		return nil, fmt.Errorf("load task: %w", translate(err))
+	}
+	return t, nil
+}
+
+// MaxListLimit is the largest page ListTasks returns; limits outside 1..MaxListLimit are
+// clamped, and 0 means DefaultListLimit.
+const (
+	MaxListLimit     = 100
+	DefaultListLimit = 20
+)
+
+// ErrInvalidCursor is returned (wrapped) by ListTasks for a cursor it did not issue.
+var ErrInvalidCursor = store.ErrInvalidCursor
+
+// ListTasks returns a page of the tenant's tasks, newest first by (created_at, id), and the
+// opaque cursor of the next page ("" when there is none). The SQL names only the filters in
+// use, so each shape gets a plan that fits it (the metadata filter uses the GIN index).
+func (s *Store) ListTasks(ctx context.Context, tenantID string, f store.TaskFilter) ([]*store.Task, string, error) {
+	sql, args, limit, err := listQuery(tenantID, f)
+	if err != nil {
+		return nil, "", fmt.Errorf("list tasks: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list tasks: %w", translate(err))
+	}
+	tasks, err := collectTasks(rows)
+	if err != nil {
+		return nil, "", fmt.Errorf("list tasks: %w", translate(err))
+	}
+	next := ""
+	if len(tasks) > limit {
+		tasks = tasks[:limit]
+		last := tasks[limit-1]
+		next = encodeCursor(last.CreatedAt, last.ID)
+	}
+	return tasks, next, nil
+}
+
+// listQuery builds ListTasks' SQL naming only the filters in use, and returns the page size;
+// the query asks for one row more to learn whether a next page exists.
+func listQuery(tenantID string, f store.TaskFilter) (sql string, args []any, limit int, err error) {
+	limit = f.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultListLimit
+	case limit < 1:
+		limit = 1
+	case limit > MaxListLimit:
+		limit = MaxListLimit
+	}
+	var q strings.Builder
+	args = []any{tenantID}
+	q.WriteString(`SELECT ` + taskCols + ` FROM tasks WHERE tenant_id = $1`)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.Status != "" {
+		q.WriteString(` AND status = ` + arg(string(f.Status)))
+	}
+	if f.Agent != "" {
+		q.WriteString(` AND agent = ` + arg(f.Agent))
+	}
+	if len(f.Metadata) > 0 {
+		meta, err := metadataJSON(f.Metadata)
+		if err != nil {
+			return "", nil, 0, err
+		}
+		q.WriteString(` AND metadata @> ` + arg(meta) + `::jsonb`)
+	}
+	if f.Cursor != "" {
+		at, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return "", nil, 0, err
+		}
+		q.WriteString(` AND (created_at, id) < (` + arg(at) + `::timestamptz, ` + arg(id) + `::text)`)
+	}
+	q.WriteString(` ORDER BY created_at DESC, id DESC LIMIT ` + arg(limit+1))
+	return q.String(), args, limit, nil
+}
+
+// encodeCursor makes the opaque next_cursor: base64url of "unix-microseconds,id".
+func encodeCursor(at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "," + id))
+}
+
+func decodeCursor(c string) (time.Time, string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", ErrInvalidCursor
+	}
+	micros, id, ok := strings.Cut(string(raw), ",")
+	if !ok || id == "" {
+		return time.Time{}, "", ErrInvalidCursor
+	}
+	n, err := strconv.ParseInt(micros, 10, 64)
+	if err != nil {
+		return time.Time{}, "", ErrInvalidCursor
+	}
+	return time.UnixMicro(n).UTC(), id, nil
+}
+
+// MarkPublished records that the tasks' messages are on the bus (one UPDATE); a task already
+// marked keeps its first time.
+func (s *Store) MarkPublished(ctx context.Context, ids []string, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx,
+		`UPDATE tasks SET published_at = $2 WHERE id = ANY($1) AND published_at IS NULL`, ids, ts(at))
+	if err != nil {
+		return fmt.Errorf("mark published: %w", translate(err))
+	}
+	return nil
+}
+
+const unpublishedSQL = `SELECT ` + taskCols + ` FROM tasks
+	WHERE status = 'queued' AND published_at IS NULL AND created_at < $1
+	ORDER BY created_at, id
+	LIMIT $2`
+
+// Unpublished returns queued tasks created before 'before' whose publish was never recorded,
+// oldest first, at most limit (clamped to 1..1000).
+func (s *Store) Unpublished(ctx context.Context, before time.Time, limit int) ([]*store.Task, error) {
+	limit = min(max(limit, 1), 1000)
+	rows, err := s.pool.Query(ctx, unpublishedSQL, ts(before), limit)
+	if err != nil {
+		return nil, fmt.Errorf("unpublished: %w", translate(err))
+	}
+	tasks, err := collectTasks(rows)
+	if err != nil {
+		return nil, fmt.Errorf("unpublished: %w", translate(err))
+	}
+	return tasks, nil
+}
+
+// StartTask moves a queued task, or a running one whose lease expired before at, to running
+// in one UPDATE. On a miss one more read tells why: store.ErrTaskFinished, or
+// store.ErrTaskNotQueued together with the task.
+func (s *Store) StartTask(ctx context.Context, id string, at, leaseUntil time.Time) (*store.Task, error) {
+	at = ts(at)
+	t, err := scanTask(s.pool.QueryRow(ctx, `
+		UPDATE tasks SET
+			status = 'running',
+			attempts = attempts + 1,
+			started_at = coalesce(started_at, $2),
+			lease_until = $3,
+			published_at = coalesce(published_at, $2)
+		WHERE id = $1 AND (status = 'queued' OR (status = 'running' AND lease_until < $2))
+		RETURNING `+taskCols, id, at, ts(leaseUntil)))
+	if err == nil {
+		return t, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("start task: %w", translate(err))
+	}
+	t, err = s.LoadTask(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("start task: %w", err)
+	}
+	if t.Status.Terminal() {
+		return t, fmt.Errorf("start task %s: %w", id, store.ErrTaskFinished)
+	}
+	return t, fmt.Errorf("start task %s: %w", id, store.ErrTaskNotQueued)
+}
+
+// Heartbeat extends a running task's lease in one UPDATE and reports whether a cancel was
+// requested. store.ErrTaskFinished if the task is no longer running.
+func (s *Store) Heartbeat(ctx context.Context, id string, leaseUntil time.Time) (bool, error) {
+	var cancel bool
+	err := s.pool.QueryRow(ctx,
+		`UPDATE tasks SET lease_until = $2 WHERE id = $1 AND status = 'running' RETURNING cancel_requested`,
+		id, ts(leaseUntil)).Scan(&cancel)
+	if err == nil {
+		return cancel, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("heartbeat: %w", translate(err))
+	}
+	if _, err := s.LoadTask(ctx, id); err != nil {
+		return false, fmt.Errorf("heartbeat: %w", err)
+	}
+	return false, fmt.Errorf("heartbeat %s: %w", id, store.ErrTaskFinished)
+}
+
+// ReleaseTask moves a running task back to queued, clears its lease and takes back the
+// attempt StartTask counted (started_at is cleared again when no attempt remains). Releasing
+// a queued task is a no-op; store.ErrTaskFinished if terminal.
+func (s *Store) ReleaseTask(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE tasks SET
+			status = 'queued',
+			lease_until = NULL,
+			attempts = greatest(attempts - 1, 0),
+			started_at = CASE WHEN attempts <= 1 THEN NULL ELSE started_at END
+		WHERE id = $1 AND status = 'running'`, id)
+	if err != nil {
+		return fmt.Errorf("release task: %w", translate(err))
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	t, err := s.LoadTask(ctx, id)
+	if err != nil {
+		return fmt.Errorf("release task: %w", err)
+	}
+	if t.Status.Terminal() {
+		return fmt.Errorf("release task %s: %w", id, store.ErrTaskFinished)
+	}
+	return nil
+}
+
+// finishTaskSQL ends a task and records its usage in one statement; it returns no row when
+// the task was already terminal (or does not exist).
+const finishTaskSQL = `
+WITH done AS (
+	UPDATE tasks SET
+		status = $2,
+		output = $3,
+		error_code = $4,
+		error_message = $5,
+		model = $6,
+		provider = $7,
+		input_tokens = $8,
+		output_tokens = $9,
+		cost_micros = $10,
+		finished_at = $11,
+		lease_until = NULL
+	WHERE id = $1 AND status NOT IN ` + terminalSQL + `
+	RETURNING ` + taskCols + `
+), usage AS (
+	INSERT INTO usage_records (task_id, tenant_id, agent, status, provider, model,
+		input_tokens, output_tokens, cost_micros, created_at)
+	SELECT id, tenant_id, agent, status, coalesce(provider, ''), coalesce(model, ''),
+		input_tokens, output_tokens, cost_micros, finished_at
+	FROM done
+)
+SELECT ` + taskCols + ` FROM done`
+
+// FinishTask writes the terminal state, usage and cost exactly once, in one statement. When
+// the task was already terminal, applied is false and the stored task is returned unchanged.
+func (s *Store) FinishTask(ctx context.Context, id string, r store.Result) (*store.Task, bool, error) {
+	if !r.Status.Terminal() {
+		return nil, false, fmt.Errorf("finish task: status %q is not terminal", r.Status)
+	}
+	var errCode, errMsg *string
+	if r.Error != nil {
+		errCode, errMsg = &r.Error.Code, &r.Error.Message
+	}
+	t, err := scanTask(s.pool.QueryRow(ctx, finishTaskSQL,
+		id, string(r.Status), nullJSON(r.Output), errCode, errMsg, null(r.Model), null(r.Provider),
+		r.InputTokens, r.OutputTokens, r.CostMicros, ts(r.FinishedAt)))
+	if err == nil {
+		return t, true, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, fmt.Errorf("finish task: %w", translate(err))
+	}
+	t, err = s.LoadTask(ctx, id)
+	if err != nil {
+		return nil, false, fmt.Errorf("finish task: %w", err)
+	}
+	return t, false, nil
+}
+
+// cancelTaskSQL cancels a queued task at once (recording zero usage, as every terminal task
+// has one usage record) or flags a running one; it returns no row for a terminal or unknown
+// task.
+const cancelTaskSQL = `
+WITH c AS (
+	UPDATE tasks SET
+		status = CASE WHEN status = 'queued' THEN 'canceled' ELSE status END,
+		finished_at = CASE WHEN status = 'queued' THEN $3 ELSE finished_at END,
+		error_code = CASE WHEN status = 'queued' THEN 'canceled' ELSE error_code END,
+		error_message = CASE WHEN status = 'queued' THEN $4 ELSE error_message END,
+		lease_until = CASE WHEN status = 'queued' THEN NULL ELSE lease_until END,
+		cancel_requested = true
+	WHERE id = $2 AND tenant_id = $1 AND status IN ('queued', 'running')
+	RETURNING ` + taskCols + `
+), usage AS (
+	INSERT INTO usage_records (task_id, tenant_id, agent, status, provider, model,
+		input_tokens, output_tokens, cost_micros, created_at)
+	SELECT id, tenant_id, agent, status, coalesce(provider, ''), coalesce(model, ''),
+		input_tokens, output_tokens, cost_micros, finished_at
+	FROM c WHERE status = 'canceled'
+)
+SELECT ` + taskCols + ` FROM c`
+
+// CancelMessage is the error message of a task canceled while queued.
+const CancelMessage = "canceled by the client"
+
+// CancelTask cancels the tenant's task in one statement: a queued task becomes canceled (error
+// code "canceled"), a running one gets CancelRequested and stays running. store.ErrTaskFinished
+// if it is already terminal, store.ErrNotFound if unknown or another tenant's.
+func (s *Store) CancelTask(ctx context.Context, tenantID, id string, at time.Time) (*store.Task, error) {
+	t, err := scanTask(s.pool.QueryRow(ctx, cancelTaskSQL, tenantID, id, ts(at), CancelMessage))
+	if err == nil {
+		return t, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("cancel task: %w", translate(err))
+	}
+	if _, err := s.GetTask(ctx, tenantID, id); err != nil {
+		return nil, fmt.Errorf("cancel task: %w", err)
+	}
+	return nil, fmt.Errorf("cancel task %s: %w", id, store.ErrTaskFinished)
+}

@@ -1,0 +1,978 @@
+// Package storetest is the conformance suite every store.Store implementation must pass
+// (PostgreSQL now, SQLite for `agentic dev` later), in the way River's riverdrivertest and
+// Watermill's pubsub/tests pin down their drivers.
+//
+// An implementation's test calls Run with a constructor that returns a fresh, empty, migrated
+// store; every subtest gets its own store and runs in parallel. The suite checks behaviour
+// callers depend on: tenant isolation, idempotent creation under races and its 24-hour window,
+// exactly-once FinishTask, the lease rules of StartTask, pagination and filters, the outbox.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentic-run/agentic/store"
+)
+
+// UsageCounter is implemented by stores that can say how many usage records a task has. Run
+// requires it, to check that FinishTask and CancelTask record usage exactly once.
+type UsageCounter interface {
+	// UsageRecordCount returns the number of usage records stored for the task.
+	UsageRecordCount(ctx context.Context, taskID string) (int, error)
+}
+
+// base is the time the suite's fixtures are created around. It has nanoseconds, so stores
+// must truncate to microseconds for round trips to compare equal.
+var base = time.Date(2026, 11, 25, 12, 0, 0, 123456789, time.UTC)
+
+// Run runs the conformance suite. newStore must return a fresh, empty store per call (a new
+// schema or file) that stays valid until the test given to it ends.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"Ping", testPing},
+		{"Tenants", testTenants},
+		{"TenantPatch", testTenantPatch},
+		{"APIKeys", testAPIKeys},
+		{"CreateTaskRoundTrip", testCreateTaskRoundTrip},
+		{"CreateTaskDuplicateID", testCreateTaskDuplicateID},
+		{"Idempotency", testIdempotency},
+		{"IdempotencyRace", testIdempotencyRace},
+		{"IdempotencyReuseAfter24h", testIdempotencyReuse},
+		{"TenantIsolation", testTenantIsolation},
+		{"ListPagination", testListPagination},
+		{"ListFilters", testListFilters},
+		{"ListLimits", testListLimits},
+		{"Outbox", testOutbox},
+		{"StartTaskLease", testStartTaskLease},
+		{"StartTaskUnknown", testStartTaskUnknown},
+		{"Heartbeat", testHeartbeat},
+		{"ReleaseTask", testReleaseTask},
+		{"FinishTask", testFinishTask},
+		{"FinishTaskRace", testFinishTaskRace},
+		{"CancelTask", testCancelTask},
+		{"Deliveries", testDeliveries},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, newStore(t))
+		})
+	}
+}
+
+// fixture helpers
+
+func ctx(t *testing.T) context.Context { return t.Context() }
+
+func us(tm time.Time) time.Time { return tm.UTC().Truncate(time.Microsecond) }
+
+func ptr[T any](v T) *T { return &v }
+
+func newTenant(t *testing.T, s store.Store) *store.Tenant {
+	t.Helper()
+	ten := &store.Tenant{
+		ID:            store.NewID("ten"),
+		Name:          "acme " + t.Name(),
+		Tier:          "pro",
+		WebhookSecret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=",
+		CreatedAt:     base,
+	}
+	require.NoError(t, s.CreateTenant(ctx(t), ten))
+	return ten
+}
+
+// taskAt returns an unsaved task of the tenant created at 'at'.
+func taskAt(tenantID string, at time.Time) *store.Task {
+	return &store.Task{
+		ID:          store.NewID("tsk"),
+		TenantID:    tenantID,
+		Agent:       "summarizer",
+		Status:      store.StatusQueued,
+		Input:       json.RawMessage(`{"text": "hello, world"}`),
+		MaxAttempts: 3,
+		Metadata:    map[string]string{},
+		Quality:     "standard",
+		TraceID:     "4bf92f3577b34da6a3ce929d0e0e4736",
+		CreatedAt:   at,
+	}
+}
+
+func createTask(t *testing.T, s store.Store, tk *store.Task) *store.Task {
+	t.Helper()
+	got, existed, err := s.CreateTask(ctx(t), tk)
+	require.NoError(t, err)
+	require.False(t, existed)
+	require.Equal(t, tk.ID, got.ID)
+	return got
+}
+
+func newTask(t *testing.T, s store.Store, tenantID string) *store.Task {
+	t.Helper()
+	return createTask(t, s, taskAt(tenantID, base))
+}
+
+// requireTaskEqual compares tasks field by field, JSON documents by meaning.
+func requireTaskEqual(t *testing.T, want, got *store.Task) {
+	t.Helper()
+	require.NotNil(t, got)
+	w, g := *want, *got
+	jsonEq(t, w.Input, g.Input, "input")
+	jsonEq(t, w.Output, g.Output, "output")
+	w.Input, g.Input, w.Output, g.Output = nil, nil, nil, nil
+	if len(w.Metadata) == 0 {
+		w.Metadata = map[string]string{}
+	}
+	if len(g.Metadata) == 0 {
+		g.Metadata = map[string]string{}
+	}
+	if len(w.RequestHash) == 0 {
+		w.RequestHash = nil
+	}
+	if len(g.RequestHash) == 0 {
+		g.RequestHash = nil
+	}
+	w.CreatedAt = us(w.CreatedAt)
+	w.StartedAt, w.FinishedAt, w.PublishedAt, w.LeaseUntil = usp(w.StartedAt), usp(w.FinishedAt), usp(w.PublishedAt), usp(w.LeaseUntil)
+	require.Equal(t, w, g)
+}
+
+func usp(tm *time.Time) *time.Time {
+	if tm == nil {
+		return nil
+	}
+	return ptr(us(*tm))
+}
+
+func jsonEq(t *testing.T, want, got json.RawMessage, what string) {
+	t.Helper()
+	if len(want) == 0 || len(got) == 0 {
+		require.Equal(t, len(want) == 0, len(got) == 0, "%s: want %s, got %s", what, want, got)
+		return
+	}
+	require.JSONEq(t, string(want), string(got), what)
+}
+
+// parallel runs fn n times at once and returns the results in call order.
+func parallel[T any](n int, fn func(i int) T) []T {
+	out := make([]T, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			out[i] = fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return out
+}
+
+func usageRecords(t *testing.T, s store.Store, taskID string) int {
+	t.Helper()
+	uc, ok := s.(UsageCounter)
+	require.True(t, ok, "%T must implement storetest.UsageCounter", s)
+	n, err := uc.UsageRecordCount(ctx(t), taskID)
+	require.NoError(t, err)
+	return n
+}
+
+func testPing(t *testing.T, s store.Store) {
+	require.NoError(t, s.Ping(ctx(t)))
+}
+
+func testTenants(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	got, err := s.GetTenant(ctx(t), ten.ID)
+	require.NoError(t, err)
+	require.Equal(t, &store.Tenant{
+		ID: ten.ID, Name: ten.Name, Tier: "pro", WebhookSecret: ten.WebhookSecret, CreatedAt: us(base),
+	}, got)
+	require.Equal(t, time.UTC, got.CreatedAt.Location())
+
+	budget := &store.Tenant{ID: store.NewID("ten"), Name: "b", Tier: "free", MonthlyBudgetMicros: ptr[int64](50_000_000),
+		WebhookSecret: "whsec_x", CreatedAt: base}
+	require.NoError(t, s.CreateTenant(ctx(t), budget))
+	got, err = s.GetTenant(ctx(t), budget.ID)
+	require.NoError(t, err)
+	require.Equal(t, ptr[int64](50_000_000), got.MonthlyBudgetMicros)
+
+	dup := *ten
+	dup.Name = "other"
+	require.ErrorIs(t, s.CreateTenant(ctx(t), &dup), store.ErrConflict)
+
+	_, err = s.GetTenant(ctx(t), "ten_unknown")
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func testTenantPatch(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+
+	got, err := s.UpdateTenant(ctx(t), ten.ID, store.TenantPatch{MonthlyBudgetMicros: ptr[int64](5_000_000)})
+	require.NoError(t, err)
+	require.Equal(t, "pro", got.Tier, "a nil tier stays")
+	require.Equal(t, ptr[int64](5_000_000), got.MonthlyBudgetMicros)
+
+	got, err = s.UpdateTenant(ctx(t), ten.ID, store.TenantPatch{Tier: ptr("enterprise")})
+	require.NoError(t, err)
+	require.Equal(t, "enterprise", got.Tier)
+	require.Equal(t, ptr[int64](5_000_000), got.MonthlyBudgetMicros, "a nil budget stays")
+
+	got, err = s.UpdateTenant(ctx(t), ten.ID, store.TenantPatch{ClearBudget: true})
+	require.NoError(t, err)
+	require.Nil(t, got.MonthlyBudgetMicros)
+	require.Equal(t, "enterprise", got.Tier)
+
+	stored, err := s.GetTenant(ctx(t), ten.ID)
+	require.NoError(t, err)
+	require.Equal(t, got, stored)
+	require.Equal(t, ten.Name, stored.Name)
+	require.Equal(t, ten.WebhookSecret, stored.WebhookSecret)
+
+	_, err = s.UpdateTenant(ctx(t), "ten_unknown", store.TenantPatch{Tier: ptr("free")})
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func testAPIKeys(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	hash := []byte("0123456789abcdef0123456789abcdef")
+	k := &store.APIKey{ID: store.NewID("key"), TenantID: ten.ID, Name: "ci", Prefix: "ak_abcd", Hash: hash, CreatedAt: base}
+	require.NoError(t, s.CreateAPIKey(ctx(t), k))
+	other := &store.APIKey{ID: store.NewID("key"), TenantID: ten.ID, Name: "", Prefix: "ak_efgh",
+		Hash: []byte("fedcba9876543210fedcba9876543210"), CreatedAt: base}
+	require.NoError(t, s.CreateAPIKey(ctx(t), other))
+
+	got, err := s.APIKeyByHash(ctx(t), hash)
+	require.NoError(t, err)
+	require.Equal(t, &store.APIKey{ID: k.ID, TenantID: ten.ID, Name: "ci", Prefix: "ak_abcd", Hash: hash, CreatedAt: us(base)}, got)
+
+	_, err = s.APIKeyByHash(ctx(t), []byte("no such key hash................"))
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	dup := &store.APIKey{ID: store.NewID("key"), TenantID: ten.ID, Prefix: "ak_abcd", Hash: hash, CreatedAt: base}
+	require.ErrorIs(t, s.CreateAPIKey(ctx(t), dup), store.ErrConflict, "hashes are unique")
+
+	before := time.Now().Add(-time.Second)
+	revoked, err := s.RevokeAPIKey(ctx(t), k.ID)
+	require.NoError(t, err)
+	require.Equal(t, k.ID, revoked.ID)
+	require.NotNil(t, revoked.RevokedAt)
+	require.WithinDuration(t, time.Now(), *revoked.RevokedAt, time.Minute)
+	require.True(t, revoked.RevokedAt.After(before))
+
+	_, err = s.APIKeyByHash(ctx(t), hash)
+	require.ErrorIs(t, err, store.ErrNotFound, "a revoked key stops working")
+	_, err = s.RevokeAPIKey(ctx(t), k.ID)
+	require.ErrorIs(t, err, store.ErrNotFound, "revoking twice")
+	_, err = s.RevokeAPIKey(ctx(t), "key_unknown")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	got, err = s.APIKeyByHash(ctx(t), other.Hash)
+	require.NoError(t, err, "the tenant's other key still works")
+	require.Equal(t, other.ID, got.ID)
+}
+
+func testCreateTaskRoundTrip(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	tk := &store.Task{
+		ID:             store.NewID("tsk"),
+		TenantID:       ten.ID,
+		Agent:          "summarizer",
+		Status:         store.StatusQueued,
+		Input:          json.RawMessage(`{"text": "héllo \"world\"", "n": [1, 2.5, null]}`),
+		MaxAttempts:    5,
+		Metadata:       map[string]string{"order": "42", "team": "a b"},
+		WebhookURL:     "https://example.com/hook",
+		Quality:        "premium",
+		MaxCostMicros:  ptr[int64](50_000),
+		IdempotencyKey: "key-1",
+		RequestHash:    []byte{0xde, 0xad, 0xbe, 0xef},
+		TraceID:        "4bf92f3577b34da6a3ce929d0e0e4736",
+		CreatedAt:      base,
+	}
+	want := *tk
+	got, existed, err := s.CreateTask(ctx(t), tk)
+	require.NoError(t, err)
+	require.False(t, existed)
+	requireTaskEqual(t, &want, got)
+
+	stored, err := s.GetTask(ctx(t), ten.ID, tk.ID)
+	require.NoError(t, err)
+	requireTaskEqual(t, &want, stored)
+	require.Equal(t, time.UTC, stored.CreatedAt.Location())
+
+	loaded, err := s.LoadTask(ctx(t), tk.ID)
+	require.NoError(t, err)
+	requireTaskEqual(t, &want, loaded)
+
+	// The optional fields empty.
+	bare := &store.Task{ID: store.NewID("tsk"), TenantID: ten.ID, Agent: "echo", Input: json.RawMessage(`{}`), CreatedAt: base}
+	wantBare := *bare
+	wantBare.Status = store.StatusQueued
+	createTask(t, s, bare)
+	stored, err = s.GetTask(ctx(t), ten.ID, bare.ID)
+	require.NoError(t, err)
+	requireTaskEqual(t, &wantBare, stored)
+	require.NotNil(t, stored.Metadata, "metadata is an empty map, never nil")
+	require.Nil(t, stored.Error)
+	require.Nil(t, stored.Output)
+
+	_, err = s.GetTask(ctx(t), ten.ID, "tsk_unknown")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = s.LoadTask(ctx(t), "tsk_unknown")
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func testCreateTaskDuplicateID(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	tk := newTask(t, s, ten.ID)
+	dup := taskAt(ten.ID, base)
+	dup.ID = tk.ID
+	_, _, err := s.CreateTask(ctx(t), dup)
+	require.ErrorIs(t, err, store.ErrConflict)
+}
+
+func testIdempotency(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	other := newTenant(t, s)
+
+	first := taskAt(ten.ID, base)
+	first.IdempotencyKey = "order-42"
+	first.RequestHash = []byte{1, 2, 3}
+	createTask(t, s, first)
+
+	again := taskAt(ten.ID, base.Add(time.Hour))
+	again.IdempotencyKey = "order-42"
+	again.RequestHash = []byte{9, 9, 9}
+	got, existed, err := s.CreateTask(ctx(t), again)
+	require.NoError(t, err)
+	require.True(t, existed)
+	require.Equal(t, first.ID, got.ID, "the first task comes back")
+	require.Equal(t, []byte{1, 2, 3}, got.RequestHash, "with its own request hash, for the caller to compare")
+	_, err = s.GetTask(ctx(t), ten.ID, again.ID)
+	require.ErrorIs(t, err, store.ErrNotFound, "nothing was inserted")
+
+	// Another tenant's key space is its own.
+	theirs := taskAt(other.ID, base)
+	theirs.IdempotencyKey = "order-42"
+	createTask(t, s, theirs)
+
+	// A task without a key is always new.
+	createTask(t, s, taskAt(ten.ID, base))
+	createTask(t, s, taskAt(ten.ID, base))
+
+	page, _, err := s.ListTasks(ctx(t), ten.ID, store.TaskFilter{Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, page, 3)
+}
+
+func testIdempotencyRace(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	type result struct {
+		task    *store.Task
+		existed bool
+		err     error
+	}
+	const n = 16
+	results := parallel(n, func(i int) result {
+		tk := taskAt(ten.ID, base.Add(time.Duration(i)*time.Millisecond))
+		tk.IdempotencyKey = "same-key"
+		got, existed, err := s.CreateTask(context.Background(), tk)
+		return result{got, existed, err}
+	})
+	created := 0
+	var winner string
+	for _, r := range results {
+		require.NoError(t, r.err)
+		if !r.existed {
+			created++
+			winner = r.task.ID
+		}
+	}
+	require.Equal(t, 1, created, "exactly one call creates the task")
+	for _, r := range results {
+		require.Equal(t, winner, r.task.ID, "every call returns the one task")
+	}
+	page, _, err := s.ListTasks(ctx(t), ten.ID, store.TaskFilter{Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, page, 1)
+}
+
+func testIdempotencyReuse(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	mk := func(at time.Time) *store.Task {
+		tk := taskAt(ten.ID, at)
+		tk.IdempotencyKey = "nightly"
+		return tk
+	}
+	first := createTask(t, s, mk(base))
+
+	got, existed, err := s.CreateTask(ctx(t), mk(base.Add(24*time.Hour-time.Second)))
+	require.NoError(t, err)
+	require.True(t, existed, "within 24 hours the key is taken")
+	require.Equal(t, first.ID, got.ID)
+
+	second := mk(base.Add(24*time.Hour + time.Second))
+	got, existed, err = s.CreateTask(ctx(t), second)
+	require.NoError(t, err)
+	require.False(t, existed, "after 24 hours the key is free again")
+	require.Equal(t, second.ID, got.ID)
+
+	got, existed, err = s.CreateTask(ctx(t), mk(base.Add(25*time.Hour)))
+	require.NoError(t, err)
+	require.True(t, existed, "and the window restarts from the new task")
+	require.Equal(t, second.ID, got.ID)
+
+	_, err = s.GetTask(ctx(t), ten.ID, first.ID)
+	require.NoError(t, err, "the old task stays")
+}
+
+func testTenantIsolation(t *testing.T, s store.Store) {
+	mine := newTenant(t, s)
+	theirs := newTenant(t, s)
+	tk := taskAt(theirs.ID, base)
+	tk.Metadata = map[string]string{"k": "v"}
+	createTask(t, s, tk)
+	require.NoError(t, s.RecordDelivery(ctx(t), delivery(theirs.ID, tk.ID, 1, base)))
+
+	_, err := s.GetTask(ctx(t), mine.ID, tk.ID)
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	for _, f := range []store.TaskFilter{{}, {Status: store.StatusQueued}, {Agent: tk.Agent}, {Metadata: map[string]string{"k": "v"}}} {
+		page, next, err := s.ListTasks(ctx(t), mine.ID, f)
+		require.NoError(t, err)
+		require.Empty(t, page, "filter %+v", f)
+		require.Empty(t, next)
+	}
+
+	_, err = s.CancelTask(ctx(t), mine.ID, tk.ID, base)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	stored, err := s.GetTask(ctx(t), theirs.ID, tk.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusQueued, stored.Status, "the other tenant's cancel changed nothing")
+	require.False(t, stored.CancelRequested)
+
+	dl, err := s.ListDeliveries(ctx(t), mine.ID, tk.ID)
+	if err == nil {
+		require.Empty(t, dl)
+	} else {
+		require.ErrorIs(t, err, store.ErrNotFound)
+	}
+	dl, err = s.ListDeliveries(ctx(t), theirs.ID, tk.ID)
+	require.NoError(t, err)
+	require.Len(t, dl, 1)
+}
+
+func testListPagination(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	// 25 tasks in groups of 3 sharing a created_at, so page boundaries fall inside groups and
+	// the id must break ties.
+	var ids []string
+	for i := range 25 {
+		tk := createTask(t, s, taskAt(ten.ID, base.Add(time.Duration(i/3)*time.Second)))
+		ids = append(ids, tk.ID)
+	}
+	var pages [][]*store.Task
+	cursor := ""
+	for range 10 {
+		page, next, err := s.ListTasks(ctx(t), ten.ID, store.TaskFilter{Limit: 10, Cursor: cursor})
+		require.NoError(t, err)
+		pages = append(pages, page)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	require.Len(t, pages, 3)
+	require.Len(t, pages[0], 10)
+	require.Len(t, pages[1], 10)
+	require.Len(t, pages[2], 5)
+
+	var got []*store.Task
+	for _, p := range pages {
+		got = append(got, p...)
+	}
+	seen := map[string]bool{}
+	for i, tk := range got {
+		require.False(t, seen[tk.ID], "duplicate %s", tk.ID)
+		seen[tk.ID] = true
+		if i > 0 {
+			prev := got[i-1]
+			newer := prev.CreatedAt.After(tk.CreatedAt) ||
+				(prev.CreatedAt.Equal(tk.CreatedAt) && prev.ID > tk.ID)
+			require.True(t, newer, "newest first: %s@%s before %s@%s", prev.ID, prev.CreatedAt, tk.ID, tk.CreatedAt)
+		}
+	}
+	for _, id := range ids {
+		require.True(t, seen[id], "missing %s", id)
+	}
+	require.True(t, got[0].CreatedAt.Equal(us(base.Add(8*time.Second))))
+
+	// An exact multiple of the limit ends without an empty extra page.
+	page, next, err := s.ListTasks(ctx(t), ten.ID, store.TaskFilter{Limit: 5, Cursor: ""})
+	require.NoError(t, err)
+	require.Len(t, page, 5)
+	for range 4 {
+		page, next, err = s.ListTasks(ctx(t), ten.ID, store.TaskFilter{Limit: 5, Cursor: next})
+		require.NoError(t, err)
+		require.Len(t, page, 5)
+	}
+	require.Empty(t, next, "the last full page has no next cursor")
+}
+
+func testListFilters(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	mk := func(agent string, meta map[string]string, i int) *store.Task {
+		tk := taskAt(ten.ID, base.Add(time.Duration(i)*time.Second))
+		tk.Agent, tk.Metadata = agent, meta
+		return createTask(t, s, tk)
+	}
+	a := mk("summarizer", map[string]string{"order": "42", "team": "x"}, 0)
+	b := mk("summarizer", map[string]string{"order": "43", "team": "x"}, 1)
+	c := mk("sentiment", map[string]string{"order": "42"}, 2)
+	d := mk("sentiment", nil, 3)
+	_, err := s.StartTask(ctx(t), b.ID, base, base.Add(time.Minute))
+	require.NoError(t, err)
+	_, _, err = s.FinishTask(ctx(t), c.ID, store.Result{Status: store.StatusFailed,
+		Error: &store.TaskError{Code: "provider_error", Message: "boom"}, FinishedAt: base})
+	require.NoError(t, err)
+
+	ids := func(f store.TaskFilter) []string {
+		t.Helper()
+		page, _, err := s.ListTasks(ctx(t), ten.ID, f)
+		require.NoError(t, err)
+		out := []string{}
+		for _, tk := range page {
+			out = append(out, tk.ID)
+		}
+		return out
+	}
+	require.Equal(t, []string{d.ID, c.ID, b.ID, a.ID}, ids(store.TaskFilter{}))
+	require.Equal(t, []string{d.ID, a.ID}, ids(store.TaskFilter{Status: store.StatusQueued}))
+	require.Equal(t, []string{b.ID}, ids(store.TaskFilter{Status: store.StatusRunning}))
+	require.Equal(t, []string{c.ID}, ids(store.TaskFilter{Status: store.StatusFailed}))
+	require.Equal(t, []string{}, ids(store.TaskFilter{Status: store.StatusSucceeded}))
+	require.Equal(t, []string{d.ID, c.ID}, ids(store.TaskFilter{Agent: "sentiment"}))
+	require.Equal(t, []string{c.ID, a.ID}, ids(store.TaskFilter{Metadata: map[string]string{"order": "42"}}))
+	require.Equal(t, []string{a.ID}, ids(store.TaskFilter{Metadata: map[string]string{"order": "42", "team": "x"}}),
+		"every pair must match")
+	require.Equal(t, []string{b.ID, a.ID}, ids(store.TaskFilter{Metadata: map[string]string{"team": "x"}}))
+	require.Equal(t, []string{}, ids(store.TaskFilter{Metadata: map[string]string{"order": "4"}}), "values match exactly")
+	require.Equal(t, []string{c.ID}, ids(store.TaskFilter{Agent: "sentiment", Status: store.StatusFailed,
+		Metadata: map[string]string{"order": "42"}}))
+	require.Equal(t, []string{a.ID}, ids(store.TaskFilter{Agent: "summarizer", Status: store.StatusQueued}))
+
+	// Filters hold across pages.
+	page, next, err := s.ListTasks(ctx(t), ten.ID, store.TaskFilter{Metadata: map[string]string{"order": "42"}, Limit: 1})
+	require.NoError(t, err)
+	require.Equal(t, c.ID, page[0].ID)
+	require.NotEmpty(t, next)
+	page, next, err = s.ListTasks(ctx(t), ten.ID, store.TaskFilter{Metadata: map[string]string{"order": "42"}, Limit: 1, Cursor: next})
+	require.NoError(t, err)
+	require.Len(t, page, 1)
+	require.Equal(t, a.ID, page[0].ID)
+	require.Empty(t, next)
+}
+
+func testListLimits(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	for i := range 105 {
+		createTask(t, s, taskAt(ten.ID, base.Add(time.Duration(i)*time.Millisecond)))
+	}
+	page, next, err := s.ListTasks(ctx(t), ten.ID, store.TaskFilter{Limit: 1000})
+	require.NoError(t, err)
+	require.Len(t, page, 100, "limit is clamped to 100")
+	require.NotEmpty(t, next)
+	page, next, err = s.ListTasks(ctx(t), ten.ID, store.TaskFilter{Limit: 1000, Cursor: next})
+	require.NoError(t, err)
+	require.Len(t, page, 5)
+	require.Empty(t, next)
+
+	page, _, err = s.ListTasks(ctx(t), ten.ID, store.TaskFilter{Limit: -3})
+	require.NoError(t, err)
+	require.Len(t, page, 1, "limit is clamped to 1")
+
+	page, _, err = s.ListTasks(ctx(t), ten.ID, store.TaskFilter{})
+	require.NoError(t, err)
+	require.NotEmpty(t, page, "no limit gives a default page")
+	require.LessOrEqual(t, len(page), 100)
+
+	_, _, err = s.ListTasks(ctx(t), ten.ID, store.TaskFilter{Cursor: "not a cursor!"})
+	require.Error(t, err, "a cursor the store did not issue")
+}
+
+func testOutbox(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	now := base.Add(time.Hour)
+	old1 := createTask(t, s, taskAt(ten.ID, now.Add(-3*time.Minute)))
+	old2 := createTask(t, s, taskAt(ten.ID, now.Add(-2*time.Minute)))
+	old3 := createTask(t, s, taskAt(ten.ID, now.Add(-90*time.Second)))
+	started := createTask(t, s, taskAt(ten.ID, now.Add(-100*time.Second)))
+	canceled := createTask(t, s, taskAt(ten.ID, now.Add(-110*time.Second)))
+	fresh := createTask(t, s, taskAt(ten.ID, now.Add(time.Second)))
+
+	_, err := s.StartTask(ctx(t), started.ID, now, now.Add(time.Minute))
+	require.NoError(t, err)
+	_, err = s.CancelTask(ctx(t), ten.ID, canceled.ID, now)
+	require.NoError(t, err)
+
+	ids := func(before time.Time, limit int) []string {
+		t.Helper()
+		got, err := s.Unpublished(ctx(t), before, limit)
+		require.NoError(t, err)
+		out := []string{}
+		for _, tk := range got {
+			out = append(out, tk.ID)
+		}
+		return out
+	}
+	require.Equal(t, []string{old1.ID, old2.ID, old3.ID}, ids(now, 10), "oldest first, queued and unpublished only")
+	require.Equal(t, []string{old1.ID, old2.ID}, ids(now, 2))
+	require.Equal(t, []string{old1.ID, old2.ID, old3.ID, fresh.ID}, ids(now.Add(time.Minute), 10))
+
+	stored, err := s.LoadTask(ctx(t), started.ID)
+	require.NoError(t, err)
+	require.NotNil(t, stored.PublishedAt, "StartTask marks the task published")
+
+	require.NoError(t, s.MarkPublished(ctx(t), nil, now))
+	require.NoError(t, s.MarkPublished(ctx(t), []string{old1.ID, old3.ID, "tsk_unknown"}, now))
+	require.Equal(t, []string{old2.ID}, ids(now, 10))
+	stored, err = s.LoadTask(ctx(t), old1.ID)
+	require.NoError(t, err)
+	require.Equal(t, ptr(us(now)), stored.PublishedAt)
+}
+
+func testStartTaskLease(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	tk := newTask(t, s, ten.ID)
+	t0 := base.Add(time.Minute)
+
+	got, err := s.StartTask(ctx(t), tk.ID, t0, t0.Add(30*time.Second))
+	require.NoError(t, err)
+	require.Equal(t, store.StatusRunning, got.Status)
+	require.Equal(t, 1, got.Attempts)
+	require.Equal(t, ptr(us(t0)), got.StartedAt)
+	require.Equal(t, ptr(us(t0.Add(30*time.Second))), got.LeaseUntil)
+	require.Equal(t, ptr(us(t0)), got.PublishedAt)
+	stored, err := s.LoadTask(ctx(t), tk.ID)
+	require.NoError(t, err)
+	requireTaskEqual(t, got, stored)
+
+	// Another delivery while the lease is live.
+	held, err := s.StartTask(ctx(t), tk.ID, t0.Add(10*time.Second), t0.Add(time.Minute))
+	require.ErrorIs(t, err, store.ErrTaskNotQueued)
+	require.NotNil(t, held, "ErrTaskNotQueued comes with the task")
+	require.Equal(t, store.StatusRunning, held.Status)
+	require.Equal(t, 1, held.Attempts, "a refused start counts no attempt")
+	require.Equal(t, ptr(us(t0.Add(30*time.Second))), held.LeaseUntil)
+
+	// The worker died: the lease expired before 'at'.
+	t1 := t0.Add(31 * time.Second)
+	got, err = s.StartTask(ctx(t), tk.ID, t1, t1.Add(30*time.Second))
+	require.NoError(t, err)
+	require.Equal(t, store.StatusRunning, got.Status)
+	require.Equal(t, 2, got.Attempts)
+	require.Equal(t, ptr(us(t0)), got.StartedAt, "the first start's time stays")
+	require.Equal(t, ptr(us(t1.Add(30*time.Second))), got.LeaseUntil)
+
+	_, applied, err := s.FinishTask(ctx(t), tk.ID, store.Result{Status: store.StatusSucceeded, Output: json.RawMessage(`{}`), FinishedAt: t1})
+	require.NoError(t, err)
+	require.True(t, applied)
+	_, err = s.StartTask(ctx(t), tk.ID, t1.Add(time.Hour), t1.Add(2*time.Hour))
+	require.ErrorIs(t, err, store.ErrTaskFinished)
+
+	// Concurrent deliveries of one queued task: one start wins.
+	race := newTask(t, s, ten.ID)
+	errs := parallel(8, func(int) error {
+		_, err := s.StartTask(context.Background(), race.ID, t0, t0.Add(time.Minute))
+		return err
+	})
+	won := 0
+	for _, err := range errs {
+		if err == nil {
+			won++
+		} else {
+			require.ErrorIs(t, err, store.ErrTaskNotQueued)
+		}
+	}
+	require.Equal(t, 1, won)
+	stored, err = s.LoadTask(ctx(t), race.ID)
+	require.NoError(t, err)
+	require.Equal(t, 1, stored.Attempts)
+}
+
+func testStartTaskUnknown(t *testing.T, s store.Store) {
+	_, err := s.StartTask(ctx(t), "tsk_unknown", base, base.Add(time.Minute))
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = s.Heartbeat(ctx(t), "tsk_unknown", base)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, s.ReleaseTask(ctx(t), "tsk_unknown"), store.ErrNotFound)
+	_, _, err = s.FinishTask(ctx(t), "tsk_unknown", store.Result{Status: store.StatusSucceeded, FinishedAt: base})
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = s.CancelTask(ctx(t), "ten_unknown", "tsk_unknown", base)
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func testHeartbeat(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	tk := newTask(t, s, ten.ID)
+
+	_, err := s.Heartbeat(ctx(t), tk.ID, base.Add(time.Minute))
+	require.ErrorIs(t, err, store.ErrTaskFinished, "a queued task is not running")
+
+	_, err = s.StartTask(ctx(t), tk.ID, base, base.Add(30*time.Second))
+	require.NoError(t, err)
+	cancel, err := s.Heartbeat(ctx(t), tk.ID, base.Add(90*time.Second))
+	require.NoError(t, err)
+	require.False(t, cancel)
+	stored, err := s.LoadTask(ctx(t), tk.ID)
+	require.NoError(t, err)
+	require.Equal(t, ptr(us(base.Add(90*time.Second))), stored.LeaseUntil, "the lease is extended")
+
+	// The extended lease keeps other deliveries out.
+	_, err = s.StartTask(ctx(t), tk.ID, base.Add(60*time.Second), base.Add(2*time.Minute))
+	require.ErrorIs(t, err, store.ErrTaskNotQueued)
+
+	canceled, err := s.CancelTask(ctx(t), ten.ID, tk.ID, base.Add(time.Minute))
+	require.NoError(t, err)
+	require.Equal(t, store.StatusRunning, canceled.Status)
+	cancel, err = s.Heartbeat(ctx(t), tk.ID, base.Add(2*time.Minute))
+	require.NoError(t, err)
+	require.True(t, cancel, "the heartbeat reports the cancel request")
+
+	_, _, err = s.FinishTask(ctx(t), tk.ID, store.Result{Status: store.StatusCanceled,
+		Error: &store.TaskError{Code: "canceled", Message: "canceled"}, FinishedAt: base.Add(2 * time.Minute)})
+	require.NoError(t, err)
+	_, err = s.Heartbeat(ctx(t), tk.ID, base.Add(3*time.Minute))
+	require.ErrorIs(t, err, store.ErrTaskFinished)
+}
+
+func testReleaseTask(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	tk := newTask(t, s, ten.ID)
+	_, err := s.StartTask(ctx(t), tk.ID, base, base.Add(time.Minute))
+	require.NoError(t, err)
+
+	require.NoError(t, s.ReleaseTask(ctx(t), tk.ID))
+	stored, err := s.LoadTask(ctx(t), tk.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusQueued, stored.Status)
+	require.Equal(t, 0, stored.Attempts, "the attempt is given back")
+	require.Nil(t, stored.LeaseUntil)
+
+	// Another worker takes it at once, live lease or not.
+	got, err := s.StartTask(ctx(t), tk.ID, base.Add(time.Second), base.Add(time.Minute))
+	require.NoError(t, err)
+	require.Equal(t, 1, got.Attempts)
+
+	// A second attempt released keeps the first.
+	_, err = s.StartTask(ctx(t), tk.ID, base.Add(2*time.Minute), base.Add(3*time.Minute))
+	require.NoError(t, err)
+	require.NoError(t, s.ReleaseTask(ctx(t), tk.ID))
+	stored, err = s.LoadTask(ctx(t), tk.ID)
+	require.NoError(t, err)
+	require.Equal(t, 1, stored.Attempts)
+	require.Equal(t, ptr(us(base.Add(time.Second))), stored.StartedAt)
+
+	_, err = s.StartTask(ctx(t), tk.ID, base.Add(4*time.Minute), base.Add(5*time.Minute))
+	require.NoError(t, err)
+	_, _, err = s.FinishTask(ctx(t), tk.ID, store.Result{Status: store.StatusSucceeded, Output: json.RawMessage(`1`), FinishedAt: base.Add(5 * time.Minute)})
+	require.NoError(t, err)
+	require.ErrorIs(t, s.ReleaseTask(ctx(t), tk.ID), store.ErrTaskFinished)
+}
+
+func testFinishTask(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	tk := newTask(t, s, ten.ID)
+	started, err := s.StartTask(ctx(t), tk.ID, base, base.Add(time.Minute))
+	require.NoError(t, err)
+
+	_, _, err = s.FinishTask(ctx(t), tk.ID, store.Result{Status: store.StatusRunning, FinishedAt: base})
+	require.Error(t, err, "a non-terminal result is refused")
+
+	end := base.Add(10 * time.Second)
+	r := store.Result{
+		Status: store.StatusSucceeded, Output: json.RawMessage(`{"summary": "hi"}`),
+		Model: "gpt-4o-mini", Provider: "openai", InputTokens: 1200, OutputTokens: 300, CostMicros: 360,
+		FinishedAt: end,
+	}
+	got, applied, err := s.FinishTask(ctx(t), tk.ID, r)
+	require.NoError(t, err)
+	require.True(t, applied)
+	want := *started
+	want.Status, want.Output, want.Model, want.Provider = store.StatusSucceeded, r.Output, "gpt-4o-mini", "openai"
+	want.InputTokens, want.OutputTokens, want.CostMicros = 1200, 300, 360
+	want.FinishedAt = ptr(us(end))
+	want.LeaseUntil = got.LeaseUntil // a store may keep or clear the lease of a finished task
+	requireTaskEqual(t, &want, got)
+	stored, err := s.GetTask(ctx(t), ten.ID, tk.ID)
+	require.NoError(t, err)
+	requireTaskEqual(t, got, stored)
+	require.Equal(t, 1, usageRecords(t, s, tk.ID))
+
+	// A second finish changes nothing and says so.
+	again, applied, err := s.FinishTask(ctx(t), tk.ID, store.Result{Status: store.StatusFailed,
+		Error: &store.TaskError{Code: "late", Message: "late"}, InputTokens: 9, CostMicros: 9, FinishedAt: end.Add(time.Hour)})
+	require.NoError(t, err)
+	require.False(t, applied)
+	requireTaskEqual(t, got, again)
+	require.Equal(t, 1, usageRecords(t, s, tk.ID))
+
+	// A queued task can fail directly (a poison task), with its error.
+	poison := newTask(t, s, ten.ID)
+	got, applied, err = s.FinishTask(ctx(t), poison.ID, store.Result{Status: store.StatusFailed,
+		Error: &store.TaskError{Code: "max_attempts", Message: "gave up after 3 attempts"}, FinishedAt: end})
+	require.NoError(t, err)
+	require.True(t, applied)
+	require.Equal(t, store.StatusFailed, got.Status)
+	require.Equal(t, &store.TaskError{Code: "max_attempts", Message: "gave up after 3 attempts"}, got.Error)
+	require.Nil(t, got.Output)
+	require.Equal(t, "", got.Model)
+	require.Equal(t, 1, usageRecords(t, s, poison.ID))
+}
+
+func testFinishTaskRace(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	tk := newTask(t, s, ten.ID)
+	_, err := s.StartTask(ctx(t), tk.ID, base, base.Add(time.Minute))
+	require.NoError(t, err)
+	type result struct {
+		task    *store.Task
+		applied bool
+		err     error
+	}
+	const n = 16
+	results := parallel(n, func(i int) result {
+		got, applied, err := s.FinishTask(context.Background(), tk.ID, store.Result{
+			Status: store.StatusSucceeded, Output: json.RawMessage(fmt.Sprintf(`{"worker": %d}`, i)),
+			Model: "sim", Provider: "sim", InputTokens: int64(100 + i), OutputTokens: int64(10 + i),
+			CostMicros: int64(1000 + i), FinishedAt: base.Add(time.Duration(i) * time.Second),
+		})
+		return result{got, applied, err}
+	})
+	winner := -1
+	for i, r := range results {
+		require.NoError(t, r.err)
+		if r.applied {
+			require.Equal(t, -1, winner, "a second FinishTask applied")
+			winner = i
+		}
+	}
+	require.NotEqual(t, -1, winner, "no FinishTask applied")
+	w := results[winner].task
+	require.Equal(t, int64(100+winner), w.InputTokens)
+	require.Equal(t, int64(1000+winner), w.CostMicros)
+	for _, r := range results {
+		requireTaskEqual(t, w, r.task)
+	}
+	stored, err := s.LoadTask(ctx(t), tk.ID)
+	require.NoError(t, err)
+	requireTaskEqual(t, w, stored)
+	require.Equal(t, 1, usageRecords(t, s, tk.ID), "usage is recorded once")
+}
+
+func testCancelTask(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	at := base.Add(time.Minute)
+
+	queued := newTask(t, s, ten.ID)
+	got, err := s.CancelTask(ctx(t), ten.ID, queued.ID, at)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusCanceled, got.Status)
+	require.NotNil(t, got.Error)
+	require.Equal(t, "canceled", got.Error.Code)
+	require.NotEmpty(t, got.Error.Message)
+	require.Equal(t, ptr(us(at)), got.FinishedAt)
+	stored, err := s.GetTask(ctx(t), ten.ID, queued.ID)
+	require.NoError(t, err)
+	requireTaskEqual(t, got, stored)
+	require.Equal(t, 1, usageRecords(t, s, queued.ID), "a canceled task has its (empty) usage record")
+
+	_, err = s.CancelTask(ctx(t), ten.ID, queued.ID, at)
+	require.ErrorIs(t, err, store.ErrTaskFinished)
+	_, applied, err := s.FinishTask(ctx(t), queued.ID, store.Result{Status: store.StatusSucceeded, FinishedAt: at})
+	require.NoError(t, err)
+	require.False(t, applied, "a worker cannot overwrite the cancel")
+	_, err = s.StartTask(ctx(t), queued.ID, at, at.Add(time.Minute))
+	require.ErrorIs(t, err, store.ErrTaskFinished, "a canceled task is never started")
+
+	running := newTask(t, s, ten.ID)
+	_, err = s.StartTask(ctx(t), running.ID, base, base.Add(time.Hour))
+	require.NoError(t, err)
+	got, err = s.CancelTask(ctx(t), ten.ID, running.ID, at)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusRunning, got.Status, "a running task stays running until its worker ends it")
+	require.True(t, got.CancelRequested)
+	require.Nil(t, got.FinishedAt)
+	require.Equal(t, 0, usageRecords(t, s, running.ID))
+	got, err = s.CancelTask(ctx(t), ten.ID, running.ID, at)
+	require.NoError(t, err, "asking twice is fine")
+	require.True(t, got.CancelRequested)
+
+	done, applied, err := s.FinishTask(ctx(t), running.ID, store.Result{Status: store.StatusCanceled,
+		Error: &store.TaskError{Code: "canceled", Message: "canceled by the client"}, InputTokens: 10, CostMicros: 5, FinishedAt: at})
+	require.NoError(t, err)
+	require.True(t, applied)
+	require.Equal(t, store.StatusCanceled, done.Status)
+	require.Equal(t, int64(5), done.CostMicros)
+	_, err = s.CancelTask(ctx(t), ten.ID, running.ID, at)
+	require.ErrorIs(t, err, store.ErrTaskFinished)
+
+	_, err = s.CancelTask(ctx(t), ten.ID, "tsk_unknown", at)
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func delivery(tenantID, taskID string, attempt int, at time.Time) *store.Delivery {
+	return &store.Delivery{
+		ID: store.NewID("dlv"), TenantID: tenantID, TaskID: taskID, WebhookID: "msg_" + taskID,
+		EventType: "task.succeeded", URL: "https://example.com/hook", Attempt: attempt,
+		StatusCode: 500, Error: "status 500", DurationMS: 12, CreatedAt: at,
+	}
+}
+
+func testDeliveries(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	tk := newTask(t, s, ten.ID)
+	quiet := newTask(t, s, ten.ID)
+
+	d1 := delivery(ten.ID, tk.ID, 1, base)
+	d2 := delivery(ten.ID, tk.ID, 2, base.Add(time.Second))
+	d3 := delivery(ten.ID, tk.ID, 3, base.Add(3*time.Second))
+	d3.StatusCode, d3.Error, d3.Succeeded, d3.Final = 204, "", true, true
+	d0 := delivery(ten.ID, tk.ID, 2, base.Add(time.Second)) // the same time as d2
+	d0.StatusCode, d0.Error = 0, "timeout"
+	for _, d := range []*store.Delivery{d3, d1, d2, d0} {
+		require.NoError(t, s.RecordDelivery(ctx(t), d))
+	}
+	got, err := s.ListDeliveries(ctx(t), ten.ID, tk.ID)
+	require.NoError(t, err)
+	require.Len(t, got, 4)
+	require.Equal(t, d1.ID, got[0].ID, "oldest first")
+	require.Equal(t, d3.ID, got[3].ID)
+	require.ElementsMatch(t, []string{d0.ID, d2.ID}, []string{got[1].ID, got[2].ID})
+	want := *d3
+	want.CreatedAt = us(d3.CreatedAt)
+	require.Equal(t, &want, got[3])
+	require.Equal(t, "timeout", map[string]*store.Delivery{got[1].ID: got[1], got[2].ID: got[2]}[d0.ID].Error)
+
+	got, err = s.ListDeliveries(ctx(t), ten.ID, quiet.ID)
+	require.NoError(t, err)
+	require.Empty(t, got)
+
+	dl, err := s.ListDeliveries(ctx(t), ten.ID, "tsk_unknown")
+	if err == nil {
+		require.Empty(t, dl)
+	} else {
+		require.ErrorIs(t, err, store.ErrNotFound)
+	}
+}
