@@ -1,13 +1,11 @@
 package agents
 
-// This file fixes the package's API; bodies marked "not implemented" are being written.
-
 import (
 	"encoding/json"
 	"errors"
+	"text/template"
 
-	"github.com/agentic-run/agentic/client"
-	"github.com/agentic-run/agentic/llm"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // Agent is one entry of the marketplace.
@@ -24,6 +22,10 @@ type Agent struct {
 	NoModel bool
 	// MaxOutputTokens bounds the model's answer.
 	MaxOutputTokens int
+
+	// Set for built-in agents; an agent without them gets a generic prompt and output.
+	system, user *template.Template
+	output       func(input map[string]any, content string) map[string]any
 }
 
 // FieldError is one way an input breaks the schema; Path is a JSON pointer from the request
@@ -36,38 +38,16 @@ type FieldError struct {
 // InvalidInputError lists every way an input breaks its agent's schema.
 type InvalidInputError struct{ Fields []FieldError }
 
+// Error says the input does not match; Fields holds the details.
 func (e *InvalidInputError) Error() string { return "input does not match the agent's schema" }
 
 // ErrUnknownAgent is returned for an id not in the catalog.
 var ErrUnknownAgent = errors.New("agents: unknown agent")
 
-// Catalog is the set of agents, with their compiled schemas.
-type Catalog struct{}
-
-// Builtin returns the catalog of built-in agents: summarizer, ticket-classifier, sentiment,
-// code-reviewer, sql-generator, echo.
-func Builtin() (*Catalog, error) { return nil, errors.New("not implemented") }
-
-// List returns every agent, sorted by id.
-func (c *Catalog) List() []*Agent { return nil }
-
-// Get returns the agent, or ErrUnknownAgent.
-func (c *Catalog) Get(id string) (*Agent, error) { return nil, ErrUnknownAgent }
-
-// Validate checks input against the agent's schema: nil, *InvalidInputError or
-// ErrUnknownAgent.
-func (c *Catalog) Validate(agentID string, input json.RawMessage) error { return nil }
-
-// API returns the agent as API.md shows it.
-func (a *Agent) API() client.Agent { return client.Agent{} }
-
-// Prompt renders the model request for an input.
-func (a *Agent) Prompt(input json.RawMessage) ([]llm.Message, error) {
-	return nil, errors.New("not implemented")
-}
-
-// Output turns the model's answer (or, for NoModel agents, the input) into the task's output
-// object.
-func (a *Agent) Output(input json.RawMessage, content string) (json.RawMessage, error) {
-	return nil, errors.New("not implemented")
+// Catalog is the set of agents, with their compiled schemas. It is read-only once built
+// and safe for concurrent use.
+type Catalog struct {
+	agents  []*Agent // sorted by id
+	byID    map[string]*Agent
+	schemas map[string]*jsonschema.Schema
 }

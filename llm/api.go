@@ -1,7 +1,5 @@
 package llm
 
-// This file fixes the package's API; bodies marked "not implemented" are being written.
-
 import (
 	"context"
 	"errors"
@@ -58,7 +56,10 @@ type Error struct {
 	Err        error
 }
 
+// Error reports the provider and its failure.
 func (e *Error) Error() string { return e.Provider + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying failure.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Retryable reports whether err is worth another attempt.
@@ -78,6 +79,9 @@ type Model struct {
 	ContextWindow    int
 	InputPerMillion  int64
 	OutputPerMillion int64
+	// Capabilities lists what the model can do beyond plain chat: "json", "tools",
+	// "vision", "code". The router may require one.
+	Capabilities []string
 }
 
 // Cost returns the cost in micro-dollars of a call's tokens.
@@ -92,4 +96,4 @@ type SimConfig struct {
 }
 
 // NewSim returns the deterministic simulated provider, registered as "sim".
-func NewSim(cfg SimConfig) Provider { return nil }
+func NewSim(cfg SimConfig) Provider { return newSim(cfg) }
