@@ -1,0 +1,319 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/agentic-run/agentic/agents"
+	"github.com/agentic-run/agentic/events"
+	"github.com/agentic-run/agentic/llm"
+	"github.com/agentic-run/agentic/store"
+)
+
+// Error codes a task can end with.
+const (
+	CodeMaxAttempts  = "max_attempts_exceeded"
+	CodeCanceled     = "canceled"
+	CodeProvider     = "provider_error"
+	CodeInvalidAgent = "unknown_agent"
+	CodeAgentFailed  = "agent_error"
+)
+
+// TaskStore is the part of the store that running tasks needs.
+type TaskStore interface {
+	LoadTask(ctx context.Context, id string) (*store.Task, error)
+	StartTask(ctx context.Context, id string, at, leaseUntil time.Time) (*store.Task, error)
+	Heartbeat(ctx context.Context, id string, leaseUntil time.Time) (bool, error)
+	ReleaseTask(ctx context.Context, id string) error
+	FinishTask(ctx context.Context, id string, r store.Result) (*store.Task, bool, error)
+}
+
+// TaskEvents is where Tasks announces what happened.
+type TaskEvents interface {
+	PublishEvent(ctx context.Context, ev events.TaskEvent) error
+	PublishDLQ(ctx context.Context, kind string, m *events.Msg, reason store.TaskError) error
+	NotifyRunning(taskID string) error
+}
+
+// CancelRegistry routes cancel requests to the task running here.
+type CancelRegistry interface {
+	Register(taskID string, cancel context.CancelCauseFunc) (unregister func())
+}
+
+// TasksConfig configures Tasks.
+type TasksConfig struct {
+	Store  TaskStore
+	Events TaskEvents
+	// Cancels delivers cancel signals as they happen; nil means heartbeats alone notice them.
+	Cancels CancelRegistry
+	Agents  *agents.Catalog
+	// Provider and Model answer every model call. The router of a later issue chooses among
+	// many; until then one provider serves.
+	Provider llm.Provider
+	Model    llm.Model
+	// Lease is how long a running task is presumed alive without a heartbeat; match the
+	// consumer's AckWait (30s).
+	Lease time.Duration
+	// HeartbeatEvery is how often the lease is extended and cancel requests read (Lease/3).
+	HeartbeatEvery time.Duration
+	// RetryDelay is the wait before attempt n+1 after a retryable failure of attempt n
+	// (exponential with jitter from 1s, at most 1m).
+	RetryDelay func(attempt int) time.Duration
+	Logger     *slog.Logger
+	// Now is the clock (time.Now).
+	Now func() time.Time
+}
+
+// Tasks executes tasks. Its Handle is the handler of the workers consumer.
+type Tasks struct {
+	cfg TasksConfig
+	log *slog.Logger
+}
+
+// NewTasks checks cfg and fills its defaults.
+func NewTasks(cfg TasksConfig) (*Tasks, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("handlers: TasksConfig.Store is required")
+	case cfg.Events == nil:
+		return nil, errors.New("handlers: TasksConfig.Events is required")
+	case cfg.Agents == nil:
+		return nil, errors.New("handlers: TasksConfig.Agents is required")
+	case cfg.Provider == nil:
+		return nil, errors.New("handlers: TasksConfig.Provider is required")
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.HeartbeatEvery <= 0 {
+		cfg.HeartbeatEvery = cfg.Lease / 3
+	}
+	if cfg.RetryDelay == nil {
+		cfg.RetryDelay = func(attempt int) time.Duration { return expBackoff(uint64(attempt), time.Second, time.Minute) }
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Tasks{cfg: cfg, log: log}, nil
+}
+
+// Handle runs the task a message names.
+func (h *Tasks) Handle(ctx context.Context, m *events.Msg) error {
+	var tm events.TaskMessage
+	if err := json.Unmarshal(m.Data, &tm); err != nil || tm.TaskID == "" {
+		h.log.ErrorContext(ctx, "undecodable task message dropped", "subject", m.Subject, "error", err)
+		return events.Cancel(fmt.Errorf("decode task message: %w", err))
+	}
+	now := h.cfg.Now()
+	t, err := h.cfg.Store.StartTask(ctx, tm.TaskID, now, now.Add(h.cfg.Lease))
+	switch {
+	case errors.Is(err, store.ErrTaskFinished):
+		// Done already: a redelivery after a crash, or a duplicate. Make sure its event went
+		// out (the event id deduplicates), then let the message go.
+		return h.republish(ctx, tm.TaskID)
+	case errors.Is(err, store.ErrTaskNotQueued):
+		// Another worker holds a live lease; come back when it would have expired.
+		wait := time.Second
+		if t != nil && t.LeaseUntil != nil {
+			wait += t.LeaseUntil.Sub(now)
+		}
+		return events.Snooze(max(wait, time.Second))
+	case errors.Is(err, store.ErrNotFound):
+		h.log.ErrorContext(ctx, "task message for an unknown task dropped", "task_id", tm.TaskID)
+		return events.Cancel(err)
+	case err != nil:
+		return fmt.Errorf("start task %s: %w", tm.TaskID, err)
+	}
+	log := h.log.With("task_id", t.ID, "tenant_id", t.TenantID, "agent", t.Agent, "attempt", t.Attempts)
+	if t.MaxAttempts > 0 && t.Attempts > t.MaxAttempts {
+		// Earlier attempts died without a word (a crash loop): stop here.
+		return h.poison(ctx, log, m, t, fmt.Sprintf("gave up after %d attempts", t.MaxAttempts))
+	}
+	_ = h.cfg.Events.NotifyRunning(t.ID)
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if h.cfg.Cancels != nil {
+		defer h.cfg.Cancels.Register(t.ID, cancel)()
+	}
+	if t.CancelRequested {
+		cancel(events.ErrCanceledByUser)
+	}
+	stopBeat := h.heartbeat(runCtx, log, t.ID, cancel)
+	res, runErr := h.run(runCtx, t)
+	stopBeat()
+
+	switch {
+	case runErr == nil:
+		return h.finish(ctx, log, t.ID, res)
+	case errors.Is(context.Cause(runCtx), events.ErrCanceledByUser):
+		return h.finish(ctx, log, t.ID, store.Result{
+			Status: store.StatusCanceled,
+			Error:  &store.TaskError{Code: CodeCanceled, Message: "canceled by request"},
+		})
+	case errors.Is(context.Cause(ctx), events.ErrShutdown):
+		// The worker is stopping: give the task back without charging the attempt.
+		if err := h.cfg.Store.ReleaseTask(context.WithoutCancel(ctx), t.ID); err != nil {
+			log.ErrorContext(ctx, "release task on shutdown", "error", err)
+		}
+		return events.Snooze(0)
+	case !retryable(runErr):
+		log.WarnContext(ctx, "task failed", "error", runErr)
+		return h.finish(ctx, log, t.ID, failure(runErr))
+	case t.MaxAttempts > 0 && t.Attempts >= t.MaxAttempts:
+		return h.poison(ctx, log, m, t, fmt.Sprintf("attempt %d of %d failed: %v", t.Attempts, t.MaxAttempts, runErr))
+	default:
+		// Leave the task running with its lease ended now, so the redelivery takes it over.
+		if _, err := h.cfg.Store.Heartbeat(context.WithoutCancel(ctx), t.ID, h.cfg.Now()); err != nil && !errors.Is(err, store.ErrTaskFinished) {
+			log.ErrorContext(ctx, "end lease for retry", "error", err)
+		}
+		delay := h.cfg.RetryDelay(t.Attempts)
+		log.InfoContext(ctx, "attempt failed, will retry", "error", runErr, "retry_in", delay)
+		return events.RetryAfter(runErr, delay)
+	}
+}
+
+// run executes the agent. Its error is the provider's (classified by llm.Retryable) or the
+// context's.
+func (h *Tasks) run(ctx context.Context, t *store.Task) (store.Result, error) {
+	agent, err := h.cfg.Agents.Get(t.Agent)
+	if err != nil {
+		return store.Result{}, &taskFailure{code: CodeInvalidAgent, err: err}
+	}
+	if agent.NoModel {
+		out, err := agent.Output(t.Input, "")
+		if err != nil {
+			return store.Result{}, &taskFailure{code: CodeAgentFailed, err: err}
+		}
+		return store.Result{Status: store.StatusSucceeded, Output: out}, ctx.Err()
+	}
+	msgs, err := agent.Prompt(t.Input)
+	if err != nil {
+		return store.Result{}, &taskFailure{code: CodeAgentFailed, err: err}
+	}
+	resp, err := h.cfg.Provider.Complete(ctx, llm.Request{
+		Model: h.cfg.Model.ID, Messages: msgs, MaxTokens: agent.MaxOutputTokens, Seed: t.ID,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return store.Result{}, ctx.Err()
+		}
+		return store.Result{}, err
+	}
+	out, err := agent.Output(t.Input, resp.Content)
+	if err != nil {
+		return store.Result{}, &taskFailure{code: CodeAgentFailed, err: err}
+	}
+	return store.Result{
+		Status:       store.StatusSucceeded,
+		Output:       out,
+		Model:        h.cfg.Model.ID,
+		Provider:     h.cfg.Provider.Name(),
+		InputTokens:  resp.InputTokens,
+		OutputTokens: resp.OutputTokens,
+		CostMicros:   h.cfg.Model.Cost(resp.InputTokens, resp.OutputTokens),
+	}, nil
+}
+
+// heartbeat extends the lease until stopped, and cancels the run when a cancel was
+// requested.
+func (h *Tasks) heartbeat(ctx context.Context, log *slog.Logger, id string, cancel context.CancelCauseFunc) (stop func()) {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		tick := time.NewTicker(h.cfg.HeartbeatEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				requested, err := h.cfg.Store.Heartbeat(ctx, id, h.cfg.Now().Add(h.cfg.Lease))
+				switch {
+				case err != nil && ctx.Err() == nil:
+					log.WarnContext(ctx, "heartbeat", "error", err)
+				case requested:
+					cancel(events.ErrCanceledByUser)
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-exited }
+}
+
+// finish writes the terminal state once and announces it.
+func (h *Tasks) finish(ctx context.Context, log *slog.Logger, id string, r store.Result) error {
+	ctx = context.WithoutCancel(ctx) // a result in hand is written even while shutting down
+	r.FinishedAt = h.cfg.Now()
+	t, applied, err := h.cfg.Store.FinishTask(ctx, id, r)
+	if err != nil {
+		return fmt.Errorf("finish task %s: %w", id, err)
+	}
+	if applied {
+		log.InfoContext(ctx, "task finished", "status", t.Status)
+	}
+	if err := h.cfg.Events.PublishEvent(ctx, events.TerminalEvent(t)); err != nil {
+		// The message comes back, finds the task finished and publishes again.
+		return fmt.Errorf("publish terminal event of %s: %w", id, err)
+	}
+	return nil
+}
+
+// poison ends a task that used up its attempts, keeps a copy of its message on the
+// dead-letter stream, and terminates the message.
+func (h *Tasks) poison(ctx context.Context, log *slog.Logger, m *events.Msg, t *store.Task, why string) error {
+	reason := store.TaskError{Code: CodeMaxAttempts, Message: why}
+	log.WarnContext(ctx, "task dead-lettered", "reason", why)
+	if err := h.cfg.Events.PublishDLQ(context.WithoutCancel(ctx), "tasks", m, reason); err != nil {
+		return fmt.Errorf("dead-letter task %s: %w", t.ID, err)
+	}
+	if err := h.finish(ctx, log, t.ID, store.Result{Status: store.StatusFailed, Error: &reason}); err != nil {
+		return err
+	}
+	return events.Cancel(errors.New(why))
+}
+
+func (h *Tasks) republish(ctx context.Context, id string) error {
+	t, err := h.cfg.Store.LoadTask(ctx, id)
+	if err != nil {
+		return fmt.Errorf("load finished task %s: %w", id, err)
+	}
+	if err := h.cfg.Events.PublishEvent(ctx, events.TerminalEvent(t)); err != nil {
+		return fmt.Errorf("republish terminal event of %s: %w", id, err)
+	}
+	return nil
+}
+
+// taskFailure is a failure of the task itself that no retry will mend.
+type taskFailure struct {
+	code string
+	err  error
+}
+
+func (e *taskFailure) Error() string { return e.err.Error() }
+func (e *taskFailure) Unwrap() error { return e.err }
+
+func retryable(err error) bool {
+	var tf *taskFailure
+	return !errors.As(err, &tf) && llm.Retryable(err)
+}
+
+func failure(err error) store.Result {
+	code := CodeProvider
+	var tf *taskFailure
+	if errors.As(err, &tf) {
+		code = tf.code
+	}
+	return store.Result{Status: store.StatusFailed, Error: &store.TaskError{Code: code, Message: err.Error()}}
+}

@@ -1,0 +1,163 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/agentic-run/agentic/client"
+	"github.com/agentic-run/agentic/events"
+	"github.com/agentic-run/agentic/store"
+	"github.com/agentic-run/agentic/webhook"
+)
+
+// WebhookStore is the part of the store that webhook delivery needs.
+type WebhookStore interface {
+	GetTenant(ctx context.Context, id string) (*store.Tenant, error)
+	RecordDelivery(ctx context.Context, d *store.Delivery) error
+}
+
+// Sender posts one signed webhook (satisfied by *webhook.Sender).
+type Sender interface {
+	Send(ctx context.Context, url, secret, id string, ts time.Time, body []byte) webhook.Result
+}
+
+// WebhooksConfig configures Webhooks.
+type WebhooksConfig struct {
+	Store  WebhookStore
+	Sender Sender
+	// GiveUpAfter is how long after the event retries go on (24h); the attempt that finds
+	// it passed is the last, recorded as final.
+	GiveUpAfter time.Duration
+	// RetryDelay is the wait after failed attempt n (exponential with jitter from 1s, at
+	// most 1h).
+	RetryDelay func(attempt uint64) time.Duration
+	// SecretTTL is how long a tenant's signing secret is cached in the process (1m).
+	SecretTTL time.Duration
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+// Webhooks delivers lifecycle events to the tasks' webhook_url, per Standard Webhooks, at
+// least once, with one webhook-id across retries. Its Handle is the handler of the webhooks
+// consumer.
+type Webhooks struct {
+	cfg WebhooksConfig
+	log *slog.Logger
+
+	mu      sync.Mutex
+	secrets map[string]cachedSecret
+}
+
+type cachedSecret struct {
+	secret  string
+	expires time.Time
+}
+
+// NewWebhooks checks cfg and fills its defaults.
+func NewWebhooks(cfg WebhooksConfig) (*Webhooks, error) {
+	if cfg.Store == nil || cfg.Sender == nil {
+		return nil, errors.New("handlers: WebhooksConfig.Store and Sender are required")
+	}
+	if cfg.GiveUpAfter <= 0 {
+		cfg.GiveUpAfter = 24 * time.Hour
+	}
+	if cfg.RetryDelay == nil {
+		cfg.RetryDelay = func(n uint64) time.Duration { return expBackoff(n, time.Second, time.Hour) }
+	}
+	if cfg.SecretTTL <= 0 {
+		cfg.SecretTTL = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Webhooks{cfg: cfg, log: log, secrets: map[string]cachedSecret{}}, nil
+}
+
+// Handle delivers one event.
+func (h *Webhooks) Handle(ctx context.Context, m *events.Msg) error {
+	var ev events.TaskEvent
+	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.ID == "" {
+		h.log.ErrorContext(ctx, "undecodable event dropped", "subject", m.Subject, "error", err)
+		return events.Cancel(fmt.Errorf("decode event: %w", err))
+	}
+	if ev.Task.WebhookURL == nil || *ev.Task.WebhookURL == "" {
+		return nil
+	}
+	url := *ev.Task.WebhookURL
+	secret, err := h.secret(ctx, ev.TenantID)
+	if errors.Is(err, store.ErrNotFound) {
+		return events.Cancel(err)
+	}
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(client.WebhookEvent{Type: ev.Type, Timestamp: ev.Timestamp, Data: ev.Task})
+	if err != nil {
+		return events.Cancel(fmt.Errorf("encode webhook: %w", err))
+	}
+
+	now := h.cfg.Now()
+	res := h.cfg.Sender.Send(ctx, url, secret, ev.ID, now, body)
+	if res.Err != nil && ctx.Err() != nil {
+		// Shutting down mid-attempt: not the receiver's failure.
+		return events.Snooze(0)
+	}
+	final := res.Err == nil || now.Sub(ev.Timestamp) >= h.cfg.GiveUpAfter
+	d := &store.Delivery{
+		ID:         store.NewID("dlv"),
+		TenantID:   ev.TenantID,
+		TaskID:     ev.Task.ID,
+		WebhookID:  ev.ID,
+		EventType:  ev.Type,
+		URL:        url,
+		Attempt:    int(m.NumDelivered),
+		StatusCode: res.StatusCode,
+		Succeeded:  res.Err == nil,
+		Final:      final,
+		DurationMS: res.Duration.Milliseconds(),
+		CreatedAt:  now,
+	}
+	if res.Err != nil {
+		d.Error = res.Err.Error()
+	}
+	if err := h.cfg.Store.RecordDelivery(context.WithoutCancel(ctx), d); err != nil {
+		h.log.ErrorContext(ctx, "record webhook delivery", "task_id", ev.Task.ID, "error", err)
+	}
+	switch {
+	case res.Err == nil:
+		return nil
+	case final:
+		h.log.WarnContext(ctx, "webhook delivery given up", "task_id", ev.Task.ID, "attempt", m.NumDelivered, "error", res.Err)
+		return events.Cancel(res.Err)
+	default:
+		return events.RetryAfter(res.Err, h.cfg.RetryDelay(m.NumDelivered))
+	}
+}
+
+// secret returns the tenant's signing secret through a short in-process cache.
+func (h *Webhooks) secret(ctx context.Context, tenantID string) (string, error) {
+	now := h.cfg.Now()
+	h.mu.Lock()
+	c, ok := h.secrets[tenantID]
+	h.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.secret, nil
+	}
+	t, err := h.cfg.Store.GetTenant(ctx, tenantID)
+	if err != nil {
+		return "", fmt.Errorf("load tenant %s: %w", tenantID, err)
+	}
+	h.mu.Lock()
+	h.secrets[tenantID] = cachedSecret{secret: t.WebhookSecret, expires: now.Add(h.cfg.SecretTTL)}
+	h.mu.Unlock()
+	return t.WebhookSecret, nil
+}
