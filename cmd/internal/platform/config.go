@@ -1,0 +1,237 @@
+package platform
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything the processes read from the environment, typed, with defaults.
+type Config struct {
+	HTTPAddr    string // AGENTIC_HTTP_ADDR, ingest (":8080")
+	MetricsAddr string // AGENTIC_METRICS_ADDR, health on workers and scheduler ("" = off)
+	DatabaseURL string // DATABASE_URL
+	NatsURL     string // NATS_URL
+	RedisURL    string // REDIS_URL ("" = no Redis)
+	AdminToken  string // AGENTIC_ADMIN_TOKEN
+	AutoMigrate bool   // AGENTIC_AUTO_MIGRATE (true)
+	Prefix      string // AGENTIC_NATS_PREFIX: subjects and streams ("agentic")
+	Replicas    int    // AGENTIC_NATS_REPLICAS: stream replicas (1; 3 on a production cluster)
+
+	WebhookAllow string // AGENTIC_WEBHOOK_ALLOW: hosts and CIDRs allowed as webhook targets
+
+	Sim         bool          // AGENTIC_SIM: route to the simulated provider (true: no real provider exists yet)
+	SimLatency  time.Duration // AGENTIC_SIM_LATENCY ("50ms")
+	SimFailRate float64       // AGENTIC_SIM_FAIL_RATE (0)
+
+	MaxAttempts       int           // AGENTIC_MAX_ATTEMPTS (3)
+	AckWait           time.Duration // AGENTIC_ACK_WAIT: redelivery after a silent worker, and the task lease ("30s")
+	DrainTimeout      time.Duration // AGENTIC_DRAIN_TIMEOUT: graceful shutdown budget ("25s")
+	Concurrency       int           // AGENTIC_WORKER_CONCURRENCY: tasks at once per worker (64)
+	ReconcileSchedule string        // AGENTIC_RECONCILE_SCHEDULE ("*/10 * * * * *")
+	ReconcileGrace    time.Duration // AGENTIC_RECONCILE_GRACE ("10s")
+	WebhookGiveUp     time.Duration // AGENTIC_WEBHOOK_GIVE_UP: how long deliveries are retried ("24h")
+
+	LogLevel slog.Level // AGENTIC_LOG_LEVEL (info)
+}
+
+var prefixRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+
+// FromEnv reads the configuration. An error names the variable and what is wrong with it,
+// in one line.
+func FromEnv(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	c := Config{
+		HTTPAddr:          r.str("AGENTIC_HTTP_ADDR", ":8080"),
+		MetricsAddr:       r.str("AGENTIC_METRICS_ADDR", ""),
+		DatabaseURL:       r.str("DATABASE_URL", ""),
+		NatsURL:           r.str("NATS_URL", ""),
+		RedisURL:          r.str("REDIS_URL", ""),
+		AdminToken:        r.str("AGENTIC_ADMIN_TOKEN", ""),
+		AutoMigrate:       r.boolean("AGENTIC_AUTO_MIGRATE", true),
+		Prefix:            r.str("AGENTIC_NATS_PREFIX", "agentic"),
+		Replicas:          r.integer("AGENTIC_NATS_REPLICAS", 1),
+		WebhookAllow:      r.str("AGENTIC_WEBHOOK_ALLOW", ""),
+		Sim:               r.boolean("AGENTIC_SIM", true),
+		SimLatency:        r.duration("AGENTIC_SIM_LATENCY", 50*time.Millisecond),
+		SimFailRate:       r.float("AGENTIC_SIM_FAIL_RATE", 0),
+		MaxAttempts:       r.integer("AGENTIC_MAX_ATTEMPTS", 3),
+		AckWait:           r.duration("AGENTIC_ACK_WAIT", 30*time.Second),
+		DrainTimeout:      r.duration("AGENTIC_DRAIN_TIMEOUT", 25*time.Second),
+		Concurrency:       r.integer("AGENTIC_WORKER_CONCURRENCY", 64),
+		ReconcileSchedule: r.str("AGENTIC_RECONCILE_SCHEDULE", "*/10 * * * * *"),
+		ReconcileGrace:    r.duration("AGENTIC_RECONCILE_GRACE", 10*time.Second),
+		WebhookGiveUp:     r.duration("AGENTIC_WEBHOOK_GIVE_UP", 24*time.Hour),
+		LogLevel:          r.level("AGENTIC_LOG_LEVEL", slog.LevelInfo),
+	}
+	if r.err != nil {
+		return Config{}, r.err
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	check := func(name string, ok bool, why string) error {
+		if ok {
+			return nil
+		}
+		return fmt.Errorf("%s: %s", name, why)
+	}
+	return first(
+		checkAddr("AGENTIC_HTTP_ADDR", c.HTTPAddr, false),
+		checkAddr("AGENTIC_METRICS_ADDR", c.MetricsAddr, true),
+		checkURL("DATABASE_URL", c.DatabaseURL, "postgres", "postgresql"),
+		checkURL("NATS_URL", c.NatsURL, "nats", "tls"),
+		checkURL("REDIS_URL", c.RedisURL, "redis", "rediss"),
+		check("AGENTIC_NATS_PREFIX", prefixRE.MatchString(c.Prefix), fmt.Sprintf("%q must match [a-z0-9_-]{1,32}", c.Prefix)),
+		check("AGENTIC_NATS_REPLICAS", c.Replicas >= 1 && c.Replicas <= 5, "must be between 1 and 5"),
+		check("AGENTIC_SIM_LATENCY", c.SimLatency >= 0, "must not be negative"),
+		check("AGENTIC_SIM_FAIL_RATE", c.SimFailRate >= 0 && c.SimFailRate <= 1, "must be between 0 and 1"),
+		check("AGENTIC_MAX_ATTEMPTS", c.MaxAttempts >= 1 && c.MaxAttempts <= 100, "must be between 1 and 100"),
+		check("AGENTIC_ACK_WAIT", c.AckWait >= time.Second, "must be at least 1s"),
+		check("AGENTIC_DRAIN_TIMEOUT", c.DrainTimeout >= 0, "must not be negative"),
+		check("AGENTIC_WORKER_CONCURRENCY", c.Concurrency >= 1 && c.Concurrency <= 10000, "must be between 1 and 10000"),
+		check("AGENTIC_RECONCILE_GRACE", c.ReconcileGrace >= time.Second, "must be at least 1s"),
+		check("AGENTIC_WEBHOOK_GIVE_UP", c.WebhookGiveUp >= time.Minute, "must be at least 1m"),
+	)
+}
+
+// Require reports the first of the named settings that is empty, for the processes that
+// cannot run without them.
+func (c Config) Require(names ...string) error {
+	values := map[string]string{
+		"DATABASE_URL":        c.DatabaseURL,
+		"NATS_URL":            c.NatsURL,
+		"AGENTIC_ADMIN_TOKEN": c.AdminToken,
+	}
+	for _, n := range names {
+		if values[n] == "" {
+			return fmt.Errorf("%s: required but not set", n)
+		}
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		return errors.New("AGENTIC_ADMIN_TOKEN: must be at least 16 characters")
+	}
+	return nil
+}
+
+func checkAddr(name, v string, optional bool) error {
+	if v == "" && optional {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		return fmt.Errorf("%s: %q is not host:port", name, v)
+	}
+	return nil
+}
+
+func checkURL(name, v string, schemes ...string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return fmt.Errorf("%s: not a URL", name)
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: scheme must be one of %s", name, strings.Join(schemes, ", "))
+}
+
+// reader parses variables and keeps the first error.
+type reader struct {
+	getenv func(string) string
+	err    error
+}
+
+func (r *reader) fail(name, v, want string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s: %q is not %s", name, v, want)
+	}
+}
+
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, v, "a boolean (true or false)")
+	}
+	return b
+}
+
+func (r *reader) integer(name string, def int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.fail(name, v, "an integer")
+	}
+	return n
+}
+
+func (r *reader) float(name string, def float64) float64 {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		r.fail(name, v, "a number")
+	}
+	return f
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.fail(name, v, "a duration like 30s or 5m")
+	}
+	return d
+}
+
+func (r *reader) level(name string, def slog.Level) slog.Level {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		r.fail(name, v, "a log level (debug, info, warn, error)")
+	}
+	return l
+}
+
+// first returns the first non-nil error: a bad configuration is reported in one line.
+func first(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/agentic-run/agentic/agents"
+	"github.com/agentic-run/agentic/cache"
+	"github.com/agentic-run/agentic/events"
+	"github.com/agentic-run/agentic/handlers"
+	"github.com/agentic-run/agentic/health"
+	"github.com/agentic-run/agentic/ingest"
+	"github.com/agentic-run/agentic/llm"
+	"github.com/agentic-run/agentic/outbox"
+	"github.com/agentic-run/agentic/schedule"
+	"github.com/agentic-run/agentic/webhook"
+)
+
+// Version is the build's version, set with -ldflags.
+var Version = "dev"
+
+// RunIngest serves the HTTP API on c.HTTPAddr until ctx ends, then shuts down gracefully.
+// listening, if not nil, is told the bound address.
+func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, listening func(addr string)) error {
+	if err := c.Require("AGENTIC_ADMIN_TOKEN"); err != nil {
+		return err
+	}
+	catalog, err := agents.Builtin()
+	if err != nil {
+		return err
+	}
+	policy, err := webhook.ParsePolicy(c.WebhookAllow)
+	if err != nil {
+		return fmt.Errorf("AGENTIC_WEBHOOK_ALLOW: %w", err)
+	}
+	pub := events.NewPublisher(e.JS, e.Names)
+	relay := outbox.NewRelay(e.Store, pub, log, nil)
+	if err := relay.Start(ctx); err != nil {
+		return err
+	}
+	defer func() { _ = relay.Stop(context.WithoutCancel(ctx)) }()
+	notifier, err := events.NewNotifier(e.NC, e.Names)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = notifier.Close() }()
+	var keyCache *cache.Redis
+	if e.Redis != nil {
+		keyCache = cache.NewRedis(e.Redis, c.Prefix)
+	}
+	checks := map[string]func(context.Context) error{}
+	for name, check := range e.Checks() {
+		checks[name] = check
+	}
+	srv, err := ingest.New(ingest.Config{
+		Store:       e.Store,
+		Agents:      catalog,
+		Webhooks:    policy,
+		Enqueue:     relay.Enqueue,
+		Events:      pub,
+		Notifier:    notifier,
+		KeyCache:    keyCache,
+		AdminToken:  c.AdminToken,
+		MaxAttempts: c.MaxAttempts,
+		ReadyChecks: checks,
+		Version:     Version,
+		Logger:      log,
+	})
+	if err != nil {
+		return err
+	}
+	return serve(ctx, c.HTTPAddr, srv.Handler(), log, listening)
+}
+
+// RunWorker consumes tasks, webhook events and ops jobs until ctx ends, then drains: it
+// stops pulling, lets in-flight work finish within the drain timeout and gives the rest back.
+func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, listening func(addr string)) error {
+	catalog, err := agents.Builtin()
+	if err != nil {
+		return err
+	}
+	policy, err := webhook.ParsePolicy(c.WebhookAllow)
+	if err != nil {
+		return fmt.Errorf("AGENTIC_WEBHOOK_ALLOW: %w", err)
+	}
+	if !c.Sim {
+		return errors.New("AGENTIC_SIM: no LLM provider is configured; set AGENTIC_SIM=true")
+	}
+	model, _ := llm.DefaultRegistry().Get("sim")
+	pub := events.NewPublisher(e.JS, e.Names)
+	cancels, err := events.NewCancels(e.NC, e.Names)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cancels.Close() }()
+
+	tasks, err := handlers.NewTasks(handlers.TasksConfig{
+		Store:    e.Store,
+		Events:   pub,
+		Cancels:  cancels,
+		Agents:   catalog,
+		Provider: llm.NewSim(llm.SimConfig{Latency: c.SimLatency, FailRate: c.SimFailRate}),
+		Model:    model,
+		Lease:    c.AckWait,
+		Logger:   log,
+	})
+	if err != nil {
+		return err
+	}
+	hooks, err := handlers.NewWebhooks(handlers.WebhooksConfig{
+		Store:       e.Store,
+		Sender:      webhook.NewSender(policy),
+		GiveUpAfter: c.WebhookGiveUp,
+		Logger:      log,
+	})
+	if err != nil {
+		return err
+	}
+	ops, err := handlers.NewOps(handlers.OpsConfig{Store: e.Store, Publisher: pub, Grace: c.ReconcileGrace, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	var runners []*events.Runner
+	for _, r := range []struct {
+		stream, consumer string
+		concurrency      int
+		h                events.Handler
+	}{
+		{e.Names.TasksStream(), events.ConsumerWorkers, c.Concurrency, tasks.Handle},
+		{e.Names.EventsStream(), events.ConsumerWebhooks, 2 * c.Concurrency, hooks.Handle},
+		{e.Names.OpsStream(), events.ConsumerOps, 1, ops.Handle},
+	} {
+		runner, err := events.NewRunner(e.JS, events.RunnerConfig{
+			Stream: r.stream, Consumer: r.consumer, Concurrency: r.concurrency,
+			DrainTimeout: c.DrainTimeout, Logger: log.With("consumer", r.consumer),
+		}, r.h)
+		if err != nil {
+			return err
+		}
+		if err := runner.Start(ctx); err != nil {
+			return err
+		}
+		runners = append(runners, runner)
+	}
+	log.Info("worker started", "concurrency", c.Concurrency)
+
+	err = serveHealth(ctx, c, e, log, listening)
+	// Drain: stop all consumers at once; each waits for its own in-flight handlers.
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.DrainTimeout+30*time.Second)
+	defer cancel()
+	errs := make(chan error, len(runners))
+	for _, r := range runners {
+		go func() { errs <- r.Stop(stopCtx) }()
+	}
+	for range runners {
+		err = errors.Join(err, <-errs)
+	}
+	log.Info("worker stopped")
+	return err
+}
+
+// RunScheduler fires the periodic jobs until ctx ends.
+func RunScheduler(ctx context.Context, c Config, e *Engines, log *slog.Logger, listening func(addr string)) error {
+	s, err := schedule.New(schedule.Config{
+		Jobs:      []schedule.Job{{Name: handlers.JobReconcile, Spec: c.ReconcileSchedule}},
+		Publisher: events.NewPublisher(e.JS, e.Names),
+		Logger:    log,
+	})
+	if err != nil {
+		return fmt.Errorf("AGENTIC_RECONCILE_SCHEDULE: %w", err)
+	}
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("scheduler started", "reconcile", c.ReconcileSchedule)
+	err = serveHealth(ctx, c, e, log, listening)
+	return errors.Join(err, s.Stop(context.WithoutCancel(ctx)))
+}
+
+// serveHealth serves the health endpoints on c.MetricsAddr until ctx ends; without an
+// address it only waits for ctx.
+func serveHealth(ctx context.Context, c Config, e *Engines, log *slog.Logger, listening func(string)) error {
+	if c.MetricsAddr == "" {
+		<-ctx.Done()
+		return nil
+	}
+	mux := http.NewServeMux()
+	health.Register(mux, e.Checks())
+	return serve(ctx, c.MetricsAddr, mux, log, listening)
+}
+
+// serve runs an HTTP server until ctx ends, then shuts it down within 10 seconds.
+func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger, listening func(string)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	log.Info("listening", "addr", ln.Addr().String())
+	if listening != nil {
+		listening(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}

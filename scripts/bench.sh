@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The pipeline benchmark (README "Performance"): builds the binaries, brings up the engines,
+# starts ingest, the workers and the scheduler on a fresh database and NATS prefix, runs
+# `agentic bench` against them, prints each process's peak RSS, and stops everything.
+# Flags after the script name go to `agentic bench` (e.g. --tasks 20000 --clients 64).
+# WORKERS (1) sets the number of worker processes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export NATS_URL_FILE=$(mktemp)
+scripts/engines.sh
+bin=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$bin"' EXIT
+for c in ingest worker scheduler agentic; do go build -o "$bin/$c" "./cmd/$c"; done
+
+db=agentic_bench
+psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" postgres
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
+export NATS_URL=${NATS_URL:-$(cat "$NATS_URL_FILE")}
+export REDIS_URL=redis://127.0.0.1:6379/0
+export AGENTIC_NATS_PREFIX="bench$(date +%s)"
+export AGENTIC_ADMIN_TOKEN=bench-admin-token-0123456789
+export AGENTIC_WEBHOOK_ALLOW=127.0.0.1/32
+export AGENTIC_HTTP_ADDR=127.0.0.1:18080
+export AGENTIC_LOG_LEVEL=warn
+export AGENTIC_WORKER_CONCURRENCY=${AGENTIC_WORKER_CONCURRENCY:-256}
+
+"$bin/ingest" >"$bin/ingest.log" 2>&1 &
+ingest=$!
+for _ in $(seq 1 100); do curl -fs http://127.0.0.1:18080/health/ready >/dev/null && break; sleep 0.1; done
+workers=()
+for _ in $(seq 1 "${WORKERS:-1}"); do "$bin/worker" >>"$bin/worker.log" 2>&1 & workers+=($!); done
+"$bin/scheduler" >"$bin/scheduler.log" 2>&1 &
+sched=$!
+
+"$bin/agentic" bench --url http://127.0.0.1:18080 "$@"
+
+rss() { awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$1/status"; }
+echo "peak RSS: ingest $(rss $ingest), worker $(for w in "${workers[@]}"; do rss "$w"; echo -n ' '; done), scheduler $(rss $sched)"
+# Drop the benchmark's streams.
+kill -TERM $ingest "${workers[@]}" $sched; wait $ingest "${workers[@]}" $sched || true
