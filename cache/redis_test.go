@@ -1,0 +1,215 @@
+package cache_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentic-run/agentic/cache"
+	"github.com/agentic-run/agentic/internal/redistest"
+)
+
+type record struct {
+	ID    string `json:"id"`
+	Count int    `json:"count"`
+}
+
+func newCache(t *testing.T) (*cache.Redis, *redis.Client, string) {
+	t.Helper()
+	c, prefix := redistest.Client(t)
+	return cache.NewRedis(c, prefix), c, prefix
+}
+
+func TestGetMissLeavesDst(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, _, _ := newCache(t)
+
+	dst := record{ID: "untouched"}
+	ok, err := r.Get(ctx, "global:absent", &dst)
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.Equal(t, "untouched", dst.ID)
+}
+
+func TestSetGetRoundTripUnderPrefix(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, c, prefix := newCache(t)
+
+	require.NoError(t, r.Set(ctx, "ten_1:rec", record{ID: "a", Count: 3}, time.Minute))
+
+	var got record
+	ok, err := r.Get(ctx, "ten_1:rec", &got)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, record{ID: "a", Count: 3}, got)
+
+	// Stored as JSON under PREFIX:key, with the TTL asked for.
+	raw, err := c.Get(ctx, prefix+":ten_1:rec").Result()
+	require.NoError(t, err)
+	require.JSONEq(t, `{"id":"a","count":3}`, raw)
+	require.Equal(t, prefix+":ten_1:rec", r.Key("ten_1:rec"))
+	ttl, err := c.PTTL(ctx, prefix+":ten_1:rec").Result()
+	require.NoError(t, err)
+	require.Greater(t, ttl, 50*time.Second)
+	require.LessOrEqual(t, ttl, time.Minute)
+
+	// Set replaces.
+	require.NoError(t, r.Set(ctx, "ten_1:rec", record{ID: "b"}, time.Minute))
+	ok, err = r.Get(ctx, "ten_1:rec", &got)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "b", got.ID)
+}
+
+func TestTenantsDoNotCollide(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, _, _ := newCache(t)
+
+	require.NoError(t, r.Set(ctx, "ten_a:agent:x", record{ID: "a"}, time.Minute))
+	require.NoError(t, r.Set(ctx, "ten_b:agent:x", record{ID: "b"}, time.Minute))
+	var a, b record
+	_, err := r.Get(ctx, "ten_a:agent:x", &a)
+	require.NoError(t, err)
+	_, err = r.Get(ctx, "ten_b:agent:x", &b)
+	require.NoError(t, err)
+	require.Equal(t, "a", a.ID)
+	require.Equal(t, "b", b.ID)
+}
+
+func TestTwoPrefixesAreSeparate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, prefix := redistest.Client(t)
+	one := cache.NewRedis(c, prefix+"-one")
+	two := cache.NewRedis(c, prefix+"-two")
+
+	require.NoError(t, one.Set(ctx, "k", record{ID: "one"}, time.Minute))
+	var got record
+	ok, err := two.Get(ctx, "k", &got)
+	require.NoError(t, err)
+	require.False(t, ok)
+}
+
+func TestEntryExpires(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, _, _ := newCache(t)
+
+	require.NoError(t, r.Set(ctx, "global:short", record{ID: "x"}, 50*time.Millisecond))
+	require.Eventually(t, func() bool {
+		var got record
+		ok, err := r.Get(ctx, "global:short", &got)
+		return err == nil && !ok
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+func TestAddNeverOverwrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, _, _ := newCache(t)
+
+	added, err := r.Add(ctx, "global:k", record{ID: "first"}, time.Minute)
+	require.NoError(t, err)
+	require.True(t, added)
+	added, err = r.Add(ctx, "global:k", record{ID: "second"}, time.Minute)
+	require.NoError(t, err)
+	require.False(t, added)
+
+	var got record
+	ok, err := r.Get(ctx, "global:k", &got)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "first", got.ID)
+}
+
+func TestDelete(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, _, _ := newCache(t)
+
+	require.NoError(t, r.Set(ctx, "global:a", record{ID: "a"}, time.Minute))
+	require.NoError(t, r.Set(ctx, "global:b", record{ID: "b"}, time.Minute))
+	require.NoError(t, r.Set(ctx, "global:c", record{ID: "c"}, time.Minute))
+	require.NoError(t, r.Delete(ctx, "global:a", "global:b", "global:never-there"))
+	require.NoError(t, r.Delete(ctx))
+
+	for key, want := range map[string]bool{"global:a": false, "global:b": false, "global:c": true} {
+		var got record
+		ok, err := r.Get(ctx, key, &got)
+		require.NoError(t, err)
+		require.Equal(t, want, ok, key)
+	}
+}
+
+func TestCorruptEntry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, c, prefix := newCache(t)
+
+	require.NoError(t, c.Set(ctx, prefix+":global:bad", "{not json", time.Minute).Err())
+	var got record
+	ok, err := r.Get(ctx, "global:bad", &got)
+	require.False(t, ok)
+	require.ErrorIs(t, err, cache.ErrCorrupt)
+}
+
+func TestSetRejectsUnencodable(t *testing.T) {
+	t.Parallel()
+	r, _, _ := newCache(t)
+	err := r.Set(context.Background(), "global:ch", make(chan int), time.Minute)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, cache.ErrUnavailable)
+}
+
+func TestPing(t *testing.T) {
+	t.Parallel()
+	r, _, _ := newCache(t)
+	require.NoError(t, r.Ping(context.Background()))
+}
+
+func TestUnreachableRedisIsUnavailable(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Port 1 on loopback: nothing listens there, the connection is refused at once.
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second, DialerRetries: 1})
+	t.Cleanup(func() { _ = c.Close() })
+	r := cache.NewRedis(c, "unused")
+
+	var got record
+	_, err := r.Get(ctx, "k", &got)
+	require.ErrorIs(t, err, cache.ErrUnavailable)
+	require.ErrorIs(t, r.Set(ctx, "k", record{}, time.Minute), cache.ErrUnavailable)
+	_, err = r.Add(ctx, "k", record{}, time.Minute)
+	require.ErrorIs(t, err, cache.ErrUnavailable)
+	require.ErrorIs(t, r.Delete(ctx, "k"), cache.ErrUnavailable)
+	require.ErrorIs(t, r.Ping(ctx), cache.ErrUnavailable)
+	var re redis.Error
+	require.False(t, errors.As(err, &re), "a redis error type leaked")
+}
+
+func TestClosedClientIsUnavailable(t *testing.T) {
+	t.Parallel()
+	c, prefix := redistest.Client(t)
+	other := redis.NewClient(c.Options())
+	require.NoError(t, other.Close())
+	r := cache.NewRedis(other, prefix)
+	require.ErrorIs(t, r.Ping(context.Background()), cache.ErrUnavailable)
+}
+
+func TestCanceledContext(t *testing.T) {
+	t.Parallel()
+	r, _, _ := newCache(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var got record
+	_, err := r.Get(ctx, "global:k", &got)
+	require.ErrorIs(t, err, context.Canceled)
+}

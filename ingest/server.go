@@ -1,0 +1,209 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/agentic-run/agentic/agents"
+	"github.com/agentic-run/agentic/cache"
+	"github.com/agentic-run/agentic/events"
+	"github.com/agentic-run/agentic/store"
+	"github.com/agentic-run/agentic/webhook"
+)
+
+// EventPublisher publishes lifecycle events and cancel signals; *events.Publisher is one.
+type EventPublisher interface {
+	PublishEvent(ctx context.Context, ev events.TaskEvent) error
+	SignalCancel(taskID string) error
+}
+
+// TaskWatcher delivers status changes of tasks; *events.Notifier is one.
+type TaskWatcher interface {
+	Watch(taskID string) (<-chan string, func())
+}
+
+// Config is what a Server needs. Store, Agents, Enqueue, Events, Notifier and AdminToken are
+// required; the rest have defaults.
+type Config struct {
+	// Store holds tenants, keys and tasks.
+	Store store.Store
+	// Agents is the catalog tasks are validated against.
+	Agents *agents.Catalog
+	// Webhooks decides which webhook_url targets are accepted.
+	Webhooks webhook.Policy
+	// Enqueue is called with each new task after its row is committed (the outbox relay's
+	// Enqueue). It must not block for long: it runs on the request's path.
+	Enqueue func(t *store.Task)
+	// Events publishes the terminal event of a task canceled while queued and the cancel
+	// signal of a running one.
+	Events EventPublisher
+	// Notifier wakes long-polls and event streams when a task changes.
+	Notifier TaskWatcher
+	// KeyCache is the shared cache of API keys by hash; nil means every lookup not in the
+	// in-process cache goes to the store.
+	KeyCache *cache.Redis
+	// AdminToken is the bearer token of the admin routes.
+	AdminToken string
+	// MaxAttempts is stored on each new task (default 3).
+	MaxAttempts int
+	// ReadyChecks are run by /health/ready, by name ("database", "nats", "redis").
+	ReadyChecks map[string]func(ctx context.Context) error
+	// Version is the build's version, for health reports.
+	Version string
+	// Logger receives request logs and the causes of 500s (default: discarded).
+	Logger *slog.Logger
+	// Now is the clock for stored timestamps (default time.Now).
+	Now func() time.Time
+
+	// LocalKeyTTL is how long an API key stays in the in-process cache in front of KeyCache
+	// (default 500ms; at most 1s, so a revoked key stops working within a second on every
+	// replica; negative disables it).
+	LocalKeyTTL time.Duration
+	// SSEHeartbeat is the interval of keep-alive comments on event streams (default 15s).
+	SSEHeartbeat time.Duration
+}
+
+// Defaults and limits of the API.
+const (
+	defaultMaxAttempts  = 3
+	defaultLocalKeyTTL  = 500 * time.Millisecond
+	maxLocalKeyTTL      = time.Second
+	defaultSSEHeartbeat = 15 * time.Second
+	// keyCacheTTL is how long an API key (or the tombstone of a revoked one) stays in Redis.
+	keyCacheTTL = 5 * time.Minute
+	// maxBody bounds request bodies (413 beyond).
+	maxBody = 1 << 20
+	// maxWait bounds ?wait= on GET /v1/tasks/{id}.
+	maxWait = 60 * time.Second
+	// checkTimeout bounds each readiness check.
+	checkTimeout = 2 * time.Second
+)
+
+func (c *Config) validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("ingest: config: Store is required")
+	case c.Agents == nil:
+		return errors.New("ingest: config: Agents is required")
+	case c.Enqueue == nil:
+		return errors.New("ingest: config: Enqueue is required")
+	case c.Events == nil:
+		return errors.New("ingest: config: Events is required")
+	case c.Notifier == nil:
+		return errors.New("ingest: config: Notifier is required")
+	case c.AdminToken == "":
+		return errors.New("ingest: config: AdminToken is required")
+	case c.MaxAttempts < 0:
+		return fmt.Errorf("ingest: config: MaxAttempts %d is negative", c.MaxAttempts)
+	case c.LocalKeyTTL > maxLocalKeyTTL:
+		return fmt.Errorf("ingest: config: LocalKeyTTL %s exceeds %s", c.LocalKeyTTL, maxLocalKeyTTL)
+	case c.SSEHeartbeat < 0:
+		return fmt.Errorf("ingest: config: SSEHeartbeat %s is negative", c.SSEHeartbeat)
+	}
+	for name, check := range c.ReadyChecks {
+		if check == nil {
+			return fmt.Errorf("ingest: config: ready check %q is nil", name)
+		}
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = defaultMaxAttempts
+	}
+	if c.LocalKeyTTL == 0 {
+		c.LocalKeyTTL = defaultLocalKeyTTL
+	}
+	if c.SSEHeartbeat == 0 {
+		c.SSEHeartbeat = defaultSSEHeartbeat
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Server serves the HTTP API. It is safe for concurrent use.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	mux       *http.ServeMux
+	routes    []string
+	adminHash [32]byte
+	keys      *localKeys
+	agents    agentDocs
+	openapi   []byte
+}
+
+// New validates cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	docs, err := buildAgentDocs(cfg.Agents)
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(openapiDoc) {
+		return nil, errors.New("ingest: embedded openapi.json is not valid JSON")
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		mux:       http.NewServeMux(),
+		adminHash: sha256.Sum256([]byte(cfg.AdminToken)),
+		keys:      newLocalKeys(cfg.LocalKeyTTL),
+		agents:    docs,
+		openapi:   openapiDoc,
+	}
+	s.register()
+	return s, nil
+}
+
+// Handler returns the API's handler, with panic recovery, request logging and problem+json
+// answers for unknown routes (404) and wrong methods (405).
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// register lists every route. Each pattern here must be in openapi.json (a test checks both
+// ways).
+func (s *Server) register() {
+	s.route("GET /health", s.public(s.health))
+	s.route("GET /health/live", s.public(s.health))
+	s.route("GET /health/ready", s.public(s.ready))
+	s.route("GET /openapi.json", s.public(s.openAPI))
+
+	s.route("POST /v1/admin/tenants", s.admin(s.createTenant))
+	s.route("GET /v1/admin/tenants/{id}", s.admin(s.getTenant))
+	s.route("PATCH /v1/admin/tenants/{id}", s.admin(s.patchTenant))
+	s.route("POST /v1/admin/tenants/{id}/api-keys", s.admin(s.createAPIKey))
+	s.route("DELETE /v1/admin/api-keys/{id}", s.admin(s.revokeAPIKey))
+
+	s.route("GET /v1/agents", s.tenant(s.listAgents))
+	s.route("GET /v1/agents/{id}", s.tenant(s.getAgent))
+
+	s.route("POST /v1/tasks", s.tenant(s.submitTask))
+	s.route("GET /v1/tasks", s.tenant(s.listTasks))
+	s.route("GET /v1/tasks/{id}", s.tenant(s.getTask))
+	s.route("POST /v1/tasks/{id}/cancel", s.tenant(s.cancelTask))
+	s.route("GET /v1/tasks/{id}/events", s.tenant(s.taskEvents))
+	s.route("GET /v1/tasks/{id}/deliveries", s.tenant(s.listDeliveries))
+}
+
+func (s *Server) route(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	s.routes = append(s.routes, pattern)
+}
+
+// Routes returns the registered route patterns ("POST /v1/tasks", …) in registration order.
+func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
+
+// now is the clock, truncated to the store's microsecond precision so that what a reply shows
+// is what a later read returns.
+func (s *Server) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
