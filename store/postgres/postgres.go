@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,6 +39,10 @@ func New(pool *pgxpool.Pool) *Store {
 // Pool returns the pool the store runs on, for callers that share it (health checks, tests).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// DefaultMaxConns is the pool size when the URL sets no pool_max_conns. Mind the server's
+// max_connections (100 by default) across every process.
+const DefaultMaxConns = 20
+
 // Open connects a pgx pool to url (a postgres:// URL or key=value DSN) and checks that the
 // server answers. Errors carry no driver types and no password.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
@@ -45,6 +50,11 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if err != nil {
 		// ParseConfigError redacts the password from the connection string.
 		return nil, fmt.Errorf("postgres: parse url: %s", err.Error())
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgxpool's default (the CPU count, at least 4) starves a worker running hundreds of
+		// tasks at once; pool_max_conns in the URL overrides this.
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -61,7 +61,7 @@ func Connect(ctx context.Context, c Config, log *slog.Logger, name string) (*Eng
 		e.Close()
 		return nil, fmt.Errorf("nats: connect %s: %w", c.NatsURL, err)
 	}
-	if e.JS, err = jetstream.New(e.NC); err != nil {
+	if e.JS, err = jetstream.New(e.NC, jetstream.WithPublishAsyncMaxPending(16384)); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("nats: jetstream: %w", err)
 	}

@@ -1,0 +1,27 @@
+// Package events is the platform's messaging layer on NATS JetStream: the names of every
+// subject, stream and consumer (Names, derived from one prefix so installations and tests
+// never share them), their creation (Setup), the message bodies (TaskMessage, TaskEvent,
+// OpsEvent), publishing with a Nats-Msg-Id and the W3C trace context in headers
+// (Publisher), and consuming (Runner).
+//
+// Streams: PREFIX_TASKS is a work queue of task messages, consumed by the durable "workers"
+// consumer; PREFIX_EVENTS keeps lifecycle events (task.succeeded|failed|canceled) for the
+// "webhooks" consumer; PREFIX_OPS is a work queue of scheduler ticks ("ops"); PREFIX_DLQ
+// keeps dead-lettered copies. Every stored message carries a Nats-Msg-Id (the task id, the
+// event id, job+tick), so a republish inside the duplicate window is stored once: that is
+// what makes the ingest outbox and scheduler replicas safe.
+//
+// A Runner pulls from a durable consumer and runs a Handler on each message with bounded
+// concurrency, sending InProgress while a handler runs. The handler's returned error is
+// its outcome, mapped to an acknowledgement in exactly one place: nil acks, Snooze and
+// RetryAfter return the message after a delay, Cancel terminates it, any other error (or a
+// panic) returns it after the Runner's backoff. Stop stops pulling, lets in-flight handlers
+// finish within a drain timeout and then cancels them with ErrShutdown as cause.
+//
+// Not everything is stored: Notifier and Cancels ride core NATS subjects (PREFIX.live.*,
+// PREFIX.events.task.*, PREFIX.cancel.*) so long-polls learn of status changes and workers
+// of cancel requests from any process, best effort, with the store remaining the truth.
+//
+// NATS client errors never leave the package: they are translated to ErrUnavailable,
+// ErrPublishStalled, ErrNotSetUp or ErrBus (context errors stay as they are).
+package events

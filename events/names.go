@@ -1,0 +1,81 @@
+package events
+
+// Names derives every subject, stream and consumer name from one prefix, so that tests (and
+// several installations on one NATS) never share them. Prefix is a NATS token: [a-z0-9_-]+.
+type Names struct{ Prefix string }
+
+// Consumer names, durable on their streams.
+const (
+	ConsumerWorkers  = "workers"  // tasks stream
+	ConsumerWebhooks = "webhooks" // events stream, task.* events
+	ConsumerOps      = "ops"      // ops stream
+)
+
+// Headers every message carries.
+const (
+	HeaderKind        = "Agentic-Kind"   // task | task.succeeded | ... | ops.reconcile
+	HeaderTenant      = "Agentic-Tenant" // tenant id, where the message is a tenant's
+	HeaderTraceParent = "traceparent"    // W3C trace context
+	HeaderError       = "Agentic-Error"  // on dead-lettered copies: code: message
+)
+
+// KindTask is the HeaderKind of a message on the tasks stream.
+const KindTask = "task"
+
+// TaskSubject is where a tenant's tasks are published: PREFIX.tasks.TENANT.
+func (n Names) TaskSubject(tenantID string) string { return n.Prefix + ".tasks." + tenantID }
+
+// EventSubject is where a lifecycle event is published: PREFIX.events.task.succeeded.
+func (n Names) EventSubject(eventType string) string { return n.Prefix + ".events." + eventType }
+
+// LiveSubject carries non-durable status notifications (task.running) for long-polls.
+func (n Names) LiveSubject(taskID string) string { return n.Prefix + ".live." + taskID }
+
+// CancelSubject carries a request to interrupt a running task (core NATS, not stored).
+func (n Names) CancelSubject(taskID string) string { return n.Prefix + ".cancel." + taskID }
+
+// DLQSubject is where dead-lettered copies of a kind of message go: PREFIX.dlq.tasks.
+func (n Names) DLQSubject(kind string) string { return n.Prefix + ".dlq." + kind }
+
+// OpsSubject is where the scheduler emits a job: PREFIX.ops.reconcile.
+func (n Names) OpsSubject(job string) string { return n.Prefix + ".ops." + job }
+
+// TasksStream names the work-queue stream of tasks (PREFIX_TASKS, upper-cased, '-' and '.'
+// as '_').
+func (n Names) TasksStream() string { return streamName(n.Prefix, "TASKS") }
+
+// EventsStream names the stream of lifecycle events (PREFIX_EVENTS).
+func (n Names) EventsStream() string { return streamName(n.Prefix, "EVENTS") }
+
+// DLQStream names the dead-letter stream (PREFIX_DLQ).
+func (n Names) DLQStream() string { return streamName(n.Prefix, "DLQ") }
+
+// OpsStream names the work-queue stream of scheduler jobs (PREFIX_OPS).
+func (n Names) OpsStream() string { return streamName(n.Prefix, "OPS") }
+
+// Valid reports whether the prefix is a usable NATS token: non-empty, of [A-Za-z0-9_-].
+func (n Names) Valid() bool {
+	if n.Prefix == "" {
+		return false
+	}
+	for i := 0; i < len(n.Prefix); i++ {
+		c := n.Prefix[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func streamName(prefix, kind string) string {
+	b := []byte(prefix)
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case c == '-' || c == '.':
+			b[i] = '_'
+		}
+	}
+	return string(b) + "_" + kind
+}

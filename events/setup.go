@@ -1,0 +1,180 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults of SetupOpts.
+const (
+	DefaultDuplicateWindow = 10 * time.Minute
+	DefaultAckWait         = 30 * time.Second
+	DefaultEventsMaxAge    = 7 * 24 * time.Hour
+	// MaxAckPending bounds the unacknowledged messages of each durable consumer.
+	MaxAckPending = 20000
+	// minOpsDuplicates keeps scheduler replicas' duplicate ticks out of the ops stream.
+	minOpsDuplicates = 2 * time.Minute
+)
+
+// SetupOpts tunes the streams and consumers Setup creates; nil means defaults.
+type SetupOpts struct {
+	Replicas        int           // stream replicas (1; 3 in a production cluster)
+	DuplicateWindow time.Duration // dedupe window for Nats-Msg-Id (10m)
+	AckWait         time.Duration // redelivery after a silent consumer (30s)
+	EventsMaxAge    time.Duration // how long lifecycle events are kept (7 days)
+	MemoryStorage   bool          // tests only
+}
+
+func (o SetupOpts) withDefaults() (SetupOpts, error) {
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.DuplicateWindow == 0 {
+		o.DuplicateWindow = DefaultDuplicateWindow
+	}
+	if o.AckWait == 0 {
+		o.AckWait = DefaultAckWait
+	}
+	if o.EventsMaxAge == 0 {
+		o.EventsMaxAge = DefaultEventsMaxAge
+	}
+	switch {
+	case o.Replicas < 1 || o.Replicas > 5:
+		return o, fmt.Errorf("%w: replicas %d not in 1..5", ErrInvalid, o.Replicas)
+	case o.DuplicateWindow < 0, o.AckWait < 0, o.EventsMaxAge < 0:
+		return o, fmt.Errorf("%w: negative duration", ErrInvalid)
+	case o.DuplicateWindow > o.EventsMaxAge:
+		// JetStream refuses a duplicate window longer than the stream's max age.
+		return o, fmt.Errorf("%w: duplicate window %s longer than events max age %s", ErrInvalid, o.DuplicateWindow, o.EventsMaxAge)
+	}
+	return o, nil
+}
+
+// Setup creates or updates the streams and durable consumers. It is idempotent and safe to
+// call from every process at start.
+func Setup(ctx context.Context, js jetstream.JetStream, n Names, o *SetupOpts) error {
+	if !n.Valid() {
+		return fmt.Errorf("%w: prefix %q is not a NATS token", ErrInvalid, n.Prefix)
+	}
+	var opts SetupOpts
+	if o != nil {
+		opts = *o
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return err
+	}
+	storage := jetstream.FileStorage
+	if opts.MemoryStorage {
+		storage = jetstream.MemoryStorage
+	}
+	opsDup := max(opts.DuplicateWindow, minOpsDuplicates)
+
+	streams := []jetstream.StreamConfig{
+		{
+			Name:        n.TasksStream(),
+			Description: "agentic tasks (work queue)",
+			Subjects:    []string{n.Prefix + ".tasks.>"},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     storage,
+			Replicas:    opts.Replicas,
+			Duplicates:  opts.DuplicateWindow,
+		},
+		{
+			Name:        n.EventsStream(),
+			Description: "agentic lifecycle events",
+			Subjects:    []string{n.Prefix + ".events.>"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     storage,
+			Replicas:    opts.Replicas,
+			MaxAge:      opts.EventsMaxAge,
+			Duplicates:  opts.DuplicateWindow,
+		},
+		{
+			Name:        n.DLQStream(),
+			Description: "agentic dead-lettered messages",
+			Subjects:    []string{n.Prefix + ".dlq.>"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     storage,
+			Replicas:    opts.Replicas,
+			Duplicates:  opts.DuplicateWindow,
+		},
+		{
+			Name:        n.OpsStream(),
+			Description: "agentic scheduler jobs (work queue)",
+			Subjects:    []string{n.Prefix + ".ops.>"},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     storage,
+			Replicas:    opts.Replicas,
+			Duplicates:  opsDup,
+		},
+	}
+	for _, cfg := range streams {
+		if err := createStream(ctx, js, cfg); err != nil {
+			return err
+		}
+	}
+
+	consumers := []struct {
+		stream string
+		cfg    jetstream.ConsumerConfig
+	}{
+		{n.TasksStream(), consumerConfig(ConsumerWorkers, "", opts.AckWait)},
+		{n.EventsStream(), consumerConfig(ConsumerWebhooks, n.EventSubject("task.>"), opts.AckWait)},
+		{n.OpsStream(), consumerConfig(ConsumerOps, "", opts.AckWait)},
+	}
+	for _, c := range consumers {
+		if err := createConsumer(ctx, js, c.stream, c.cfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func consumerConfig(name, filter string, ackWait time.Duration) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       name,
+		FilterSubject: filter,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    -1,
+		MaxAckPending: MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+// setupAttempts bounds the retries of a create that lost a race with another process.
+const setupAttempts = 5
+
+func createStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	var err error
+	for range setupAttempts {
+		if _, err = js.CreateOrUpdateStream(ctx, cfg); err == nil {
+			return nil
+		}
+		// Two processes may both miss the stream and create it: the loser sees the name in
+		// use and the next update finds the stream.
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			break
+		}
+	}
+	return translate("setup stream "+cfg.Name, err)
+}
+
+func createConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) error {
+	var err error
+	for range setupAttempts {
+		if _, err = js.CreateOrUpdateConsumer(ctx, stream, cfg); err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrConsumerExists) && !errors.Is(err, jetstream.ErrConsumerDoesNotExist) &&
+			!errors.Is(err, jetstream.ErrConsumerNameAlreadyInUse) {
+			break
+		}
+	}
+	return translate("setup consumer "+stream+"/"+cfg.Durable, err)
+}
