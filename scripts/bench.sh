@@ -14,7 +14,7 @@ for c in ingest worker scheduler agentic; do go build -o "$bin/$c" "./cmd/$c"; d
 
 db=agentic_bench
 psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" postgres
-export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable${BENCH_DB_OPTIONS:-}"
 export NATS_URL=${NATS_URL:-$(cat "$NATS_URL_FILE")}
 export REDIS_URL=redis://127.0.0.1:6379/0
 export AGENTIC_NATS_PREFIX="bench$(date +%s)"
@@ -28,13 +28,15 @@ export AGENTIC_WORKER_CONCURRENCY=${AGENTIC_WORKER_CONCURRENCY:-256}
 ingest=$!
 for _ in $(seq 1 100); do curl -fs http://127.0.0.1:18080/health/ready >/dev/null && break; sleep 0.1; done
 workers=()
-for _ in $(seq 1 "${WORKERS:-1}"); do "$bin/worker" >>"$bin/worker.log" 2>&1 & workers+=($!); done
-"$bin/scheduler" >"$bin/scheduler.log" 2>&1 &
+for _ in $(seq 1 "${WORKERS:-1}"); do AGENTIC_METRICS_ADDR=${AGENTIC_METRICS_ADDR:-127.0.0.1:0} "$bin/worker" >>"$bin/worker.log" 2>&1 & workers+=($!); done
+AGENTIC_METRICS_ADDR= "$bin/scheduler" >"$bin/scheduler.log" 2>&1 &
 sched=$!
 
 "$bin/agentic" bench --url http://127.0.0.1:18080 "$@"
 
 rss() { awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$1/status"; }
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1fs", ($14+$15)/hz}' "/proc/$1/stat"; }
 echo "peak RSS: ingest $(rss $ingest), worker $(for w in "${workers[@]}"; do rss "$w"; echo -n ' '; done), scheduler $(rss $sched)"
+echo "CPU: ingest $(cpu $ingest), worker $(for w in "${workers[@]}"; do cpu "$w"; echo -n ' '; done), scheduler $(cpu $sched)"
 # Drop the benchmark's streams.
 kill -TERM $ingest "${workers[@]}" $sched; wait $ingest "${workers[@]}" $sched || true

@@ -39,6 +39,7 @@ type Config struct {
 	WebhookGiveUp     time.Duration // AGENTIC_WEBHOOK_GIVE_UP: how long deliveries are retried ("24h")
 
 	LogLevel slog.Level // AGENTIC_LOG_LEVEL (info)
+	Pprof    bool       // AGENTIC_PPROF: serve /debug/pprof on AGENTIC_METRICS_ADDR (false)
 }
 
 var prefixRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
@@ -69,6 +70,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		ReconcileGrace:    r.duration("AGENTIC_RECONCILE_GRACE", 10*time.Second),
 		WebhookGiveUp:     r.duration("AGENTIC_WEBHOOK_GIVE_UP", 24*time.Hour),
 		LogLevel:          r.level("AGENTIC_LOG_LEVEL", slog.LevelInfo),
+		Pprof:             r.boolean("AGENTIC_PPROF", false),
 	}
 	if r.err != nil {
 		return Config{}, r.err

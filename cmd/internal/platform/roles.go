@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/agentic-run/agentic/agents"
@@ -192,6 +193,10 @@ func serveHealth(ctx context.Context, c Config, e *Engines, log *slog.Logger, li
 	}
 	mux := http.NewServeMux()
 	health.Register(mux, e.Checks())
+	if c.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	}
 	return serve(ctx, c.MetricsAddr, mux, log, listening)
 }
 
