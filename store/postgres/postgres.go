@@ -28,12 +28,13 @@ var _ store.Store = (*Store)(nil)
 // Store is the PostgreSQL implementation of store.Store. It is safe for concurrent use; every
 // method is a single round trip on its hot path (a second one only on a miss, to say why).
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	batch *batcher
 }
 
 // New returns a Store on pool. The schema must be migrated (see Migrate).
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool}
+	return &Store{pool: pool, batch: newBatcher(pool)}
 }
 
 // Pool returns the pool the store runs on, for callers that share it (health checks, tests).

@@ -204,3 +204,38 @@ func TestPgtestSchemasAreIsolated(t *testing.T) {
 	_, err = postgres.New(a).GetTenant(t.Context(), "ten_a")
 	require.NoError(t, err)
 }
+
+// Group commit: concurrent submits share flushes, and a statement that fails (an unknown
+// tenant) fails alone — its batch neighbours are stored.
+func TestGroupCommitIsolatesFailures(t *testing.T) {
+	t.Parallel()
+	s := pgtest.New(t)
+	ctx := t.Context()
+	ten := &store.Tenant{ID: store.NewID("ten"), Name: "a", Tier: "pro", WebhookSecret: "whsec_x", CreatedAt: time.Now()}
+	require.NoError(t, s.CreateTenant(ctx, ten))
+	for round := 0; round < 20 && postgres.Batches(s) == 0; round++ {
+		var wg sync.WaitGroup
+		for i := range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tenant := ten.ID
+				if i%8 == 0 {
+					tenant = "ten_unknown"
+				}
+				tk := &store.Task{ID: store.NewID("tsk"), TenantID: tenant, Agent: "echo", Input: json.RawMessage(`{}`), CreatedAt: time.Now()}
+				_, _, err := s.CreateTask(ctx, tk)
+				if tenant != ten.ID {
+					require.ErrorIs(t, err, store.ErrNotFound)
+					return
+				}
+				require.NoError(t, err)
+				got, err := s.LoadTask(ctx, tk.ID)
+				require.NoError(t, err)
+				require.Equal(t, store.StatusQueued, got.Status)
+			}()
+		}
+		wg.Wait()
+	}
+	require.Positive(t, postgres.Batches(s), "64 concurrent submits never shared a flush")
+}

@@ -164,7 +164,7 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) (*store.Task, boo
 		t.CancelRequested, t.LeaseUntil, t.CreatedAt, t.StartedAt, t.FinishedAt, t.PublishedAt,
 	}
 	if t.IdempotencyKey == "" {
-		if _, err := s.pool.Exec(ctx, createTaskSQL, args...); err != nil {
+		if err := s.batch.exec(ctx, createTaskSQL, args...); err != nil {
 			return nil, false, fmt.Errorf("create task: %w", translate(err))
 		}
 		return t, false, nil
@@ -335,12 +335,7 @@ func (s *Store) Unpublished(ctx context.Context, before time.Time, limit int) ([
 	return tasks, nil
 }
 
-// StartTask moves a queued task, or a running one whose lease expired before at, to running
-// in one UPDATE. On a miss one more read tells why: store.ErrTaskFinished, or
-// store.ErrTaskNotQueued together with the task.
-func (s *Store) StartTask(ctx context.Context, id string, at, leaseUntil time.Time) (*store.Task, error) {
-	at = ts(at)
-	t, err := scanTask(s.pool.QueryRow(ctx, `
+const startTaskSQL = `
 		UPDATE tasks SET
 			status = 'running',
 			attempts = attempts + 1,
@@ -348,7 +343,18 @@ func (s *Store) StartTask(ctx context.Context, id string, at, leaseUntil time.Ti
 			lease_until = $3,
 			published_at = coalesce(published_at, $2)
 		WHERE id = $1 AND (status = 'queued' OR (status = 'running' AND lease_until < $2))
-		RETURNING `+taskCols, id, at, ts(leaseUntil)))
+		RETURNING ` + taskCols
+
+// StartTask moves a queued task, or a running one whose lease expired before at, to running
+// in one UPDATE. On a miss one more read tells why: store.ErrTaskFinished, or
+// store.ErrTaskNotQueued together with the task.
+func (s *Store) StartTask(ctx context.Context, id string, at, leaseUntil time.Time) (*store.Task, error) {
+	at = ts(at)
+	var t *store.Task
+	err := s.batch.queryRow(ctx, startTaskSQL, []any{id, at, ts(leaseUntil)}, func(row pgx.Row) (err error) {
+		t, err = scanTask(row)
+		return err
+	})
 	if err == nil {
 		return t, nil
 	}
@@ -448,9 +454,14 @@ func (s *Store) FinishTask(ctx context.Context, id string, r store.Result) (*sto
 	if r.Error != nil {
 		errCode, errMsg = &r.Error.Code, &r.Error.Message
 	}
-	t, err := scanTask(s.pool.QueryRow(ctx, finishTaskSQL,
+	var t *store.Task
+	err := s.batch.queryRow(ctx, finishTaskSQL, []any{
 		id, string(r.Status), nullJSON(r.Output), errCode, errMsg, null(r.Model), null(r.Provider),
-		r.InputTokens, r.OutputTokens, r.CostMicros, ts(r.FinishedAt)))
+		r.InputTokens, r.OutputTokens, r.CostMicros, ts(r.FinishedAt),
+	}, func(row pgx.Row) (err error) {
+		t, err = scanTask(row)
+		return err
+	})
 	if err == nil {
 		return t, true, nil
 	}

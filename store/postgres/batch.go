@@ -1,0 +1,142 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// batcher is group commit for the hot-path statements (submit, start, finish, delivery
+// record). Concurrent calls queue up while earlier flushes run, and each flush sends what is
+// queued as one pipelined batch: one round trip and one implicit transaction, so one WAL
+// flush for the lot instead of one per statement. At low load a call runs alone at once, so
+// batching costs no latency. Each call still sees its own result; if the batch fails as a
+// whole (a constraint, a deadlock with another batch), its statements run again one by one
+// so one bad call never fails its neighbours.
+type batcher struct {
+	pool        *pgxpool.Pool
+	maxInflight int // concurrent flushes, each on its own connection
+	maxBatch    int // statements per flush
+
+	mu       sync.Mutex
+	queue    []*op
+	inflight int
+	batches  atomic.Int64 // flushes of more than one statement, for tests
+}
+
+// op is one queued statement. scan, when set, reads its single row (pgx.ErrNoRows is a
+// result, not a failure); otherwise the statement is executed.
+type op struct {
+	sql  string
+	args []any
+	scan func(pgx.Row) error
+	err  error
+	done chan struct{}
+}
+
+// flushTimeout bounds one flush; a call waits for its flush even when its own ctx ends, so
+// that it never reports failure for a statement that committed.
+const flushTimeout = 30 * time.Second
+
+func newBatcher(pool *pgxpool.Pool) *batcher {
+	n := int(pool.Config().MaxConns) / 2
+	return &batcher{pool: pool, maxInflight: max(1, min(n, 8)), maxBatch: 256}
+}
+
+// queryRow runs sql in the next flush and scans its row with scan.
+func (b *batcher) queryRow(ctx context.Context, sql string, args []any, scan func(pgx.Row) error) error {
+	return b.do(ctx, &op{sql: sql, args: args, scan: scan})
+}
+
+// exec runs sql in the next flush.
+func (b *batcher) exec(ctx context.Context, sql string, args ...any) error {
+	return b.do(ctx, &op{sql: sql, args: args})
+}
+
+func (b *batcher) do(ctx context.Context, o *op) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	o.done = make(chan struct{})
+	b.mu.Lock()
+	b.queue = append(b.queue, o)
+	if b.inflight < b.maxInflight {
+		b.inflight++
+		go b.flushLoop()
+	}
+	b.mu.Unlock()
+	<-o.done
+	return o.err
+}
+
+// flushLoop flushes what is queued until the queue is empty.
+func (b *batcher) flushLoop() {
+	for {
+		b.mu.Lock()
+		n := min(len(b.queue), b.maxBatch)
+		if n == 0 {
+			b.inflight--
+			b.mu.Unlock()
+			return
+		}
+		ops := make([]*op, n)
+		copy(ops, b.queue)
+		b.queue = b.queue[n:]
+		if len(b.queue) == 0 {
+			b.queue = nil // let the backing array go
+		}
+		b.mu.Unlock()
+		b.flush(ops)
+	}
+}
+
+func (b *batcher) flush(ops []*op) {
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	defer func() {
+		for _, o := range ops {
+			close(o.done)
+		}
+	}()
+	if len(ops) == 1 {
+		ops[0].err = b.single(ctx, ops[0])
+		return
+	}
+	b.batches.Add(1)
+	batch := &pgx.Batch{}
+	for _, o := range ops {
+		q := batch.Queue(o.sql, o.args...)
+		if o.scan == nil {
+			q.Exec(func(pgconn.CommandTag) error { return nil })
+			continue
+		}
+		q.QueryRow(func(row pgx.Row) error {
+			o.err = o.scan(row)
+			if errors.Is(o.err, pgx.ErrNoRows) {
+				return nil
+			}
+			return o.err
+		})
+	}
+	if err := b.pool.SendBatch(ctx, batch).Close(); err == nil {
+		return
+	}
+	// The implicit transaction rolled back: nothing of it is stored. Run each alone.
+	for _, o := range ops {
+		o.err = b.single(ctx, o)
+	}
+}
+
+func (b *batcher) single(ctx context.Context, o *op) error {
+	if o.scan == nil {
+		_, err := b.pool.Exec(ctx, o.sql, o.args...)
+		return err
+	}
+	return o.scan(b.pool.QueryRow(ctx, o.sql, o.args...))
+}
