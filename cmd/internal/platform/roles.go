@@ -114,8 +114,10 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		return err
 	}
 	hooks, err := handlers.NewWebhooks(handlers.WebhooksConfig{
-		Store:       e.Store,
-		Sender:      webhook.NewSender(policy),
+		Store: e.Store,
+		// Keep as many connections to a receiver as deliveries may run at once, so that a busy
+		// receiver is not redialled for every event.
+		Sender:      webhook.NewSenderOpts(policy, &webhook.SenderOpts{MaxIdleConnsPerHost: 2 * c.Concurrency}),
 		GiveUpAfter: c.WebhookGiveUp,
 		Logger:      log,
 	})
