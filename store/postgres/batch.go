@@ -20,7 +20,11 @@ import (
 // whole (a constraint, a deadlock with another batch), its statements run again one by one
 // so one bad call never fails its neighbours.
 type batcher struct {
-	pool        *pgxpool.Pool
+	pool *pgxpool.Pool
+	// relaxed batches commit without waiting for their WAL flush (synchronous_commit off,
+	// for that transaction only): for writes whose loss in a database crash the design
+	// tolerates. A later synchronous commit on the server flushes them too.
+	relaxed     bool
 	maxInflight int // concurrent flushes, each on its own connection
 	maxBatch    int // statements per flush
 
@@ -44,9 +48,9 @@ type op struct {
 // that it never reports failure for a statement that committed.
 const flushTimeout = 30 * time.Second
 
-func newBatcher(pool *pgxpool.Pool) *batcher {
-	n := int(pool.Config().MaxConns) / 2
-	return &batcher{pool: pool, maxInflight: max(1, min(n, 8)), maxBatch: 256}
+func newBatcher(pool *pgxpool.Pool, relaxed bool) *batcher {
+	n := int(pool.Config().MaxConns) / 3
+	return &batcher{pool: pool, relaxed: relaxed, maxInflight: max(1, min(n, 8)), maxBatch: 256}
 }
 
 // queryRow runs sql in the next flush and scans its row with scan.
@@ -104,12 +108,43 @@ func (b *batcher) flush(ops []*op) {
 			close(o.done)
 		}
 	}()
-	if len(ops) == 1 {
-		ops[0].err = b.single(ctx, ops[0])
+	if len(ops) > 1 {
+		b.batches.Add(1)
+	}
+	if err := b.run(ctx, ops); err == nil {
+		return
+	} else if len(ops) == 1 {
+		ops[0].err = err
 		return
 	}
-	b.batches.Add(1)
+	// The implicit transaction rolled back: nothing of it is stored. Run each alone.
+	for _, o := range ops {
+		o.err = nil
+		if err := b.run(ctx, []*op{o}); err != nil {
+			o.err = err
+		}
+	}
+}
+
+// run sends ops as one pipelined batch: one round trip, one implicit transaction. A scan's
+// pgx.ErrNoRows is left in its op, not returned.
+func (b *batcher) run(ctx context.Context, ops []*op) error {
+	if len(ops) == 1 && !b.relaxed {
+		o := ops[0]
+		if o.scan == nil {
+			_, err := b.pool.Exec(ctx, o.sql, o.args...)
+			return err
+		}
+		o.err = o.scan(b.pool.QueryRow(ctx, o.sql, o.args...))
+		if errors.Is(o.err, pgx.ErrNoRows) {
+			return nil
+		}
+		return o.err
+	}
 	batch := &pgx.Batch{}
+	if b.relaxed {
+		batch.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
+	}
 	for _, o := range ops {
 		q := batch.Queue(o.sql, o.args...)
 		if o.scan == nil {
@@ -124,19 +159,5 @@ func (b *batcher) flush(ops []*op) {
 			return o.err
 		})
 	}
-	if err := b.pool.SendBatch(ctx, batch).Close(); err == nil {
-		return
-	}
-	// The implicit transaction rolled back: nothing of it is stored. Run each alone.
-	for _, o := range ops {
-		o.err = b.single(ctx, o)
-	}
-}
-
-func (b *batcher) single(ctx context.Context, o *op) error {
-	if o.scan == nil {
-		_, err := b.pool.Exec(ctx, o.sql, o.args...)
-		return err
-	}
-	return o.scan(b.pool.QueryRow(ctx, o.sql, o.args...))
+	return b.pool.SendBatch(ctx, batch).Close()
 }

@@ -15,7 +15,7 @@ const deliveryCols = `id, tenant_id, task_id, webhook_id, event_type, url, attem
 // id store.ErrConflict.
 func (s *Store) RecordDelivery(ctx context.Context, d *store.Delivery) error {
 	d.CreatedAt = ts(d.CreatedAt)
-	err := s.batch.exec(ctx, `INSERT INTO webhook_deliveries (`+deliveryCols+`)
+	err := s.relaxed.exec(ctx, `INSERT INTO webhook_deliveries (`+deliveryCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		d.ID, d.TenantID, d.TaskID, d.WebhookID, d.EventType, d.URL, d.Attempt, d.StatusCode,
 		d.Error, d.Succeeded, d.Final, d.DurationMS, d.CreatedAt)

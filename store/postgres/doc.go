@@ -13,6 +13,15 @@
 // the caller why. Listing is keyset-paginated on (created_at, id) and served by indexes (the
 // metadata filter by a GIN jsonb_path_ops index).
 //
+// Group commit: concurrent calls of the hot paths queue up while earlier flushes run and go to
+// the server together as one pipelined batch — one round trip, one transaction, one WAL
+// flush (batch.go). Submits and terminal states wait for their WAL flush (202 means durable;
+// a result is final). Starts, heartbeats, publish marks and delivery records commit with
+// synchronous_commit off: a database crash may lose the last fraction of a second of them,
+// which the design absorbs (a lost start or heartbeat is redone by the lease and the
+// redelivery, a lost publish mark by the deduplicated republish, and the next synchronous
+// commit on the server flushes them all).
+//
 // Errors never carry pgx types: no rows is store.ErrNotFound, a unique violation
 // store.ErrConflict, a reference to a missing tenant or task store.ErrNotFound.
 //

@@ -26,15 +26,17 @@ var migrations embed.FS
 var _ store.Store = (*Store)(nil)
 
 // Store is the PostgreSQL implementation of store.Store. It is safe for concurrent use; every
-// method is a single round trip on its hot path (a second one only on a miss, to say why).
+// method is a single statement on its hot path (a second one only on a miss, to say why), and
+// concurrent hot-path statements share round trips and commits (see the package doc).
 type Store struct {
-	pool  *pgxpool.Pool
-	batch *batcher
+	pool    *pgxpool.Pool
+	batch   *batcher // durable: submits and terminal states
+	relaxed *batcher // starts, heartbeats, publish marks, delivery records
 }
 
 // New returns a Store on pool. The schema must be migrated (see Migrate).
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, batch: newBatcher(pool)}
+	return &Store{pool: pool, batch: newBatcher(pool, false), relaxed: newBatcher(pool, true)}
 }
 
 // Pool returns the pool the store runs on, for callers that share it (health checks, tests).

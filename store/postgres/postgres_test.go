@@ -239,3 +239,18 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	}
 	require.Positive(t, postgres.Batches(s), "64 concurrent submits never shared a flush")
 }
+
+// Relaxed flushes turn synchronous_commit off for their own transaction only; durable ones
+// keep the server's setting, and nothing leaks to the pooled connections.
+func TestRelaxedCommitIsScopedToItsBatch(t *testing.T) {
+	t.Parallel()
+	s := pgtest.New(t)
+	relaxed, durable := postgres.CommitSettings(t, s)
+	require.Equal(t, "off", relaxed)
+	require.Equal(t, "on", durable)
+	for range 10 { // every connection of the pool
+		var v string
+		require.NoError(t, s.Pool().QueryRow(t.Context(), `SELECT current_setting('synchronous_commit')`).Scan(&v))
+		require.Equal(t, "on", v)
+	}
+}

@@ -307,7 +307,7 @@ func (s *Store) MarkPublished(ctx context.Context, ids []string, at time.Time) e
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx,
+	err := s.relaxed.exec(ctx,
 		`UPDATE tasks SET published_at = $2 WHERE id = ANY($1) AND published_at IS NULL`, ids, ts(at))
 	if err != nil {
 		return fmt.Errorf("mark published: %w", translate(err))
@@ -351,7 +351,7 @@ const startTaskSQL = `
 func (s *Store) StartTask(ctx context.Context, id string, at, leaseUntil time.Time) (*store.Task, error) {
 	at = ts(at)
 	var t *store.Task
-	err := s.batch.queryRow(ctx, startTaskSQL, []any{id, at, ts(leaseUntil)}, func(row pgx.Row) (err error) {
+	err := s.relaxed.queryRow(ctx, startTaskSQL, []any{id, at, ts(leaseUntil)}, func(row pgx.Row) (err error) {
 		t, err = scanTask(row)
 		return err
 	})
@@ -375,9 +375,9 @@ func (s *Store) StartTask(ctx context.Context, id string, at, leaseUntil time.Ti
 // requested. store.ErrTaskFinished if the task is no longer running.
 func (s *Store) Heartbeat(ctx context.Context, id string, leaseUntil time.Time) (bool, error) {
 	var cancel bool
-	err := s.pool.QueryRow(ctx,
+	err := s.relaxed.queryRow(ctx,
 		`UPDATE tasks SET lease_until = $2 WHERE id = $1 AND status = 'running' RETURNING cancel_requested`,
-		id, ts(leaseUntil)).Scan(&cancel)
+		[]any{id, ts(leaseUntil)}, func(row pgx.Row) error { return row.Scan(&cancel) })
 	if err == nil {
 		return cancel, nil
 	}
