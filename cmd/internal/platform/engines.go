@@ -7,24 +7,25 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/health"
+	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/store/postgres"
 )
 
 // Engines are the connections one process holds.
 type Engines struct {
-	Pool  *pgxpool.Pool
-	Store *postgres.Store
+	Store store.Store
 	NC    *nats.Conn
 	JS    jetstream.JetStream
 	Redis *redis.Client // nil without REDIS_URL
 	Names events.Names
+
+	closers []func() // run in reverse order by Close
 }
 
 // Connect opens the database (migrating it unless AGENTIC_AUTO_MIGRATE=false), NATS (setting
@@ -34,55 +35,77 @@ func Connect(ctx context.Context, c Config, log *slog.Logger, name string) (*Eng
 		return nil, err
 	}
 	e := &Engines{Names: events.Names{Prefix: c.Prefix}}
-	var err error
-	if e.Pool, err = postgres.Open(ctx, c.DatabaseURL); err != nil {
+	pool, err := postgres.Open(ctx, c.DatabaseURL)
+	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
+	e.closers = append(e.closers, pool.Close)
 	if c.AutoMigrate {
-		if err := postgres.Migrate(ctx, e.Pool); err != nil {
+		if err := postgres.Migrate(ctx, pool); err != nil {
 			e.Close()
 			return nil, fmt.Errorf("database migrations: %w", err)
 		}
 	}
-	e.Store = postgres.New(e.Pool)
+	e.Store = postgres.New(pool)
+	if err := e.connectBus(ctx, c, log, name, nats.DefaultURL); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if err := e.connectRedis(ctx, c); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
 
-	e.NC, err = nats.Connect(c.NatsURL,
-		nats.Name("agentic-"+name),
+// connectBus connects to NATS (c.NatsURL, or url with extra options such as an in-process
+// server) and sets up the streams.
+func (e *Engines) connectBus(ctx context.Context, c Config, log *slog.Logger, name, url string, extra ...nats.Option) error {
+	if c.NatsURL != "" {
+		url = c.NatsURL
+	}
+	opts := append([]nats.Option{
+		nats.Name("agentic-" + name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("nats disconnected", "error", err)
 			}
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }),
-	)
+	}, extra...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		e.Close()
-		return nil, fmt.Errorf("nats: connect %s: %w", c.NatsURL, err)
+		return fmt.Errorf("nats: connect %s: %w", url, err)
 	}
-	if e.JS, err = jetstream.New(e.NC, jetstream.WithPublishAsyncMaxPending(16384)); err != nil {
-		e.Close()
-		return nil, fmt.Errorf("nats: jetstream: %w", err)
+	e.NC = nc
+	e.closers = append(e.closers, func() { _ = nc.Drain() })
+	if e.JS, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384)); err != nil {
+		return fmt.Errorf("nats: jetstream: %w", err)
 	}
 	if err := events.Setup(ctx, e.JS, e.Names, &events.SetupOpts{AckWait: c.AckWait, Replicas: c.Replicas}); err != nil {
-		e.Close()
-		return nil, fmt.Errorf("nats: set up streams: %w", err)
+		return fmt.Errorf("nats: set up streams: %w", err)
 	}
+	return nil
+}
 
-	if c.RedisURL != "" {
-		opts, err := redis.ParseURL(c.RedisURL)
-		if err != nil {
-			e.Close()
-			return nil, errors.New("REDIS_URL: not a valid redis URL")
-		}
-		e.Redis = redis.NewClient(opts)
-		if err := e.Redis.Ping(ctx).Err(); err != nil {
-			e.Close()
-			return nil, fmt.Errorf("redis: ping %s: %w", opts.Addr, err)
-		}
+// connectRedis connects to Redis when REDIS_URL is set.
+func (e *Engines) connectRedis(ctx context.Context, c Config) error {
+	if c.RedisURL == "" {
+		return nil
 	}
-	return e, nil
+	opts, err := redis.ParseURL(c.RedisURL)
+	if err != nil {
+		return errors.New("REDIS_URL: not a valid redis URL")
+	}
+	rc := redis.NewClient(opts)
+	e.Redis = rc
+	e.closers = append(e.closers, func() { _ = rc.Close() })
+	if err := rc.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: ping %s: %w", opts.Addr, err)
+	}
+	return nil
 }
 
 // Checks are the readiness checks of the engines this process uses.
@@ -103,15 +126,10 @@ func (e *Engines) Checks() map[string]health.Check {
 	return checks
 }
 
-// Close closes every connection that is open.
+// Close closes every connection that is open, the last opened first.
 func (e *Engines) Close() {
-	if e.NC != nil {
-		_ = e.NC.Drain()
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
 	}
-	if e.Redis != nil {
-		_ = e.Redis.Close()
-	}
-	if e.Pool != nil {
-		e.Pool.Close()
-	}
+	e.closers = nil
 }
