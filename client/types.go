@@ -2,6 +2,8 @@ package client
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -131,7 +133,9 @@ type WebhookEvent struct {
 	Data      Task      `json:"data"`
 }
 
-// Problem is an RFC 9457 error body.
+// Problem is an RFC 9457 error body. The client returns every answer outside 2xx as a
+// *Problem, with Status set to the answer's HTTP status; match it with errors.As and switch
+// on Code.
 type Problem struct {
 	Type   string         `json:"type"`
 	Title  string         `json:"title"`
@@ -139,6 +143,14 @@ type Problem struct {
 	Detail string         `json:"detail,omitempty"`
 	Code   string         `json:"code"`
 	Errors []ProblemField `json:"errors,omitempty"`
+	// Checks are the readiness checks of a 503 from GET /health/ready, by name.
+	Checks map[string]Check `json:"checks,omitempty"`
+
+	// RetryAfter is the answer's Retry-After (on 429 and 503): how long to wait before
+	// trying again; zero when absent.
+	RetryAfter time.Duration `json:"-"`
+	// RateLimit is the answer's RateLimit-* headers; nil when absent.
+	RateLimit *RateLimit `json:"-"`
 }
 
 // ProblemField names one invalid part of a request.
@@ -147,9 +159,67 @@ type ProblemField struct {
 	Message string `json:"message"`
 }
 
+// Error returns the status, the code and the detail (or the title when there is no detail).
 func (p *Problem) Error() string {
-	if p.Detail != "" {
-		return p.Detail
+	msg := p.Detail
+	if msg == "" {
+		msg = p.Title
 	}
-	return p.Title
+	code := p.Code
+	if code == "" {
+		code = http.StatusText(p.Status)
+	}
+	return fmt.Sprintf("agentic: %d %s: %s", p.Status, code, msg)
 }
+
+// RateLimit is the state of the tenant's request rate limit, from the RateLimit-Limit,
+// RateLimit-Remaining and RateLimit-Reset headers.
+type RateLimit struct {
+	// Limit is how many requests the window allows.
+	Limit int
+	// Remaining is how many are left in the current window.
+	Remaining int
+	// Reset is how long until the window has room again.
+	Reset time.Duration
+}
+
+// Check is the outcome of one readiness check.
+type Check struct {
+	Status    string `json:"status"` // "ok" or "down"
+	LatencyMS int64  `json:"latency_ms"`
+}
+
+// Readiness is the answer of GET /health/ready when every dependency answers.
+type Readiness struct {
+	Status  string           `json:"status"`
+	Version string           `json:"version,omitempty"`
+	Checks  map[string]Check `json:"checks"`
+}
+
+// The stable problem codes the server answers with (Problem.Code).
+const (
+	CodeInvalidJSON           = "invalid_json"
+	CodeInvalidParameter      = "invalid_parameter"
+	CodeInvalidRequest        = "invalid_request"
+	CodeInvalidIdempotencyKey = "invalid_idempotency_key"
+	CodeUnauthorized          = "unauthorized"
+	CodeForbidden             = "forbidden"
+	CodeNotFound              = "not_found"
+	CodeMethodNotAllowed      = "method_not_allowed"
+	CodeIdempotencyConflict   = "idempotency_conflict"
+	CodeTaskFinished          = "task_finished"
+	CodeConflict              = "conflict"
+	CodeBodyTooLarge          = "body_too_large"
+	CodeUnsupportedMediaType  = "unsupported_media_type"
+	CodeUnknownAgent          = "unknown_agent"
+	CodeInvalidInput          = "invalid_input"
+	CodeInvalidWebhookURL     = "invalid_webhook_url"
+	CodeInvalidQuality        = "invalid_quality"
+	CodeInvalidTier           = "invalid_tier"
+	CodeInvalidBudget         = "invalid_budget"
+	CodeRateLimited           = "rate_limited"
+	CodeBudgetExceeded        = "budget_exceeded"
+	CodeInternal              = "internal"
+	CodeUnavailable           = "unavailable"
+	CodeNotReady              = "not_ready"
+)

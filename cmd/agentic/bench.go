@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -17,17 +17,35 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/agentic-run/agentic/client"
 )
+
+const benchAbout = `Usage:
+  agentic bench [flags]
+
+Create --tenants tenants (enterprise tier) with the admin token, submit --tasks tasks of
+--agent from --clients concurrent clients, each with a webhook to a receiver this command
+runs, and report the submit rate, tasks per second end to end (first submit to last
+webhook) and submit-to-webhook latency. On a terminal a progress line shows the counts as
+they go. The receiver must be reachable from the workers: run it against 'agentic dev' or
+allow its address with AGENTIC_WEBHOOK_ALLOW.
+`
+
+var benchExamples = []string{
+	"agentic bench --tasks 2000 --clients 32",
+	"AGENTIC_URL=http://ingest:8080 agentic bench --webhook-listen 0.0.0.0:9000 --tenants 16",
+}
 
 // bench submits tasks from many clients across several tenants, with a webhook on each, and
 // measures submit rate, completed tasks per second end to end (first submit to last
 // webhook), and submit-to-webhook latency.
 func bench(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("agentic bench", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	url := fs.String("url", envOr(getenv, "AGENTIC_URL", "http://127.0.0.1:8080"), "ingest base URL (AGENTIC_URL)")
-	admin := fs.String("admin-token", getenv("AGENTIC_ADMIN_TOKEN"), "admin token, to create the bench tenants (AGENTIC_ADMIN_TOKEN)")
+	fs.SetOutput(io.Discard)
+	url := fs.String("url", envOr(getenv, "AGENTIC_URL", defaultURL), "API base `URL` (AGENTIC_URL)")
+	adminToken := fs.String("admin-token", "", "admin `token`, to create the bench tenants (AGENTIC_ADMIN_TOKEN)")
 	tasks := fs.Int("tasks", 20000, "tasks to submit")
 	clients := fs.Int("clients", 64, "concurrent HTTP clients")
 	tenants := fs.Int("tenants", 8, "tenants to spread the tasks over")
@@ -35,28 +53,45 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	hookAddr := fs.String("webhook-listen", "127.0.0.1:0", "address of the webhook receiver the tasks call back")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up waiting for webhooks after this long")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "%s\nFlags:\n%s\nExamples:\n  %s\n", benchAbout,
+				flagTable(fs, func(string) bool { return true }), strings.Join(benchExamples, "\n  "))
+			return err
+		}
+		return usageErr("bench", "%v", err)
 	}
-	if *admin == "" {
-		return errors.New("--admin-token (or AGENTIC_ADMIN_TOKEN) is required")
+	if *adminToken == "" {
+		*adminToken = getenv("AGENTIC_ADMIN_TOKEN") // not the flag's default: -h would show it
+	}
+	if fs.NArg() > 0 {
+		return usageErr("bench", "unexpected argument %q", fs.Arg(0))
+	}
+	if *adminToken == "" {
+		return usageErr("bench", "--admin-token (or AGENTIC_ADMIN_TOKEN) is required")
 	}
 	if *tasks < 1 || *clients < 1 || *tenants < 1 {
-		return errors.New("--tasks, --clients and --tenants must be at least 1")
+		return usageErr("bench", "--tasks, --clients and --tenants must be at least 1")
 	}
 
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: *clients * 2, MaxIdleConnsPerHost: *clients * 2, IdleConnTimeout: time.Minute}}
-	keys := make([]string, *tenants)
-	for i := range keys {
-		var ten client.Tenant
-		if err := call(ctx, hc, "POST", *url+"/v1/admin/tenants", *admin, map[string]any{"name": fmt.Sprintf("bench-%d", i), "tier": "enterprise"}, &ten); err != nil {
+	admin, err := client.New(*url, client.WithAdminToken(*adminToken), client.WithHTTPClient(hc))
+	if err != nil {
+		return err
+	}
+	tenantClients := make([]*client.Client, *tenants)
+	for i := range tenantClients {
+		ten, err := admin.CreateTenant(ctx, client.CreateTenantRequest{Name: fmt.Sprintf("bench-%d", i), Tier: "enterprise"})
+		if err != nil {
 			return fmt.Errorf("create tenant: %w", err)
 		}
-		var key client.APIKey
-		if err := call(ctx, hc, "POST", *url+"/v1/admin/tenants/"+ten.ID+"/api-keys", *admin, map[string]any{"name": "bench"}, &key); err != nil {
+		key, err := admin.CreateAPIKey(ctx, ten.ID, &client.APIKeyOpts{Name: "bench"})
+		if err != nil {
 			return fmt.Errorf("create key: %w", err)
 		}
-		keys[i] = key.Key
+		if tenantClients[i], err = client.New(*url, client.WithAPIKey(key.Key), client.WithHTTPClient(hc)); err != nil {
+			return err
+		}
 	}
 
 	// The webhook receiver: it records when each task's webhook arrives.
@@ -73,9 +108,14 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	fmt.Fprintf(stdout, "submitting %d %s tasks from %d clients across %d tenants to %s\n", *tasks, *agent, *clients, *tenants, *url)
 	var next atomic.Int64
+	var submitted atomic.Int64
 	var failures atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
+	stopProgress := progress(stdout, func() string {
+		return fmt.Sprintf("submitted %d/%d, errors %d, webhooks %d", submitted.Load(), *tasks, failures.Load(), rec.received())
+	})
+	defer stopProgress()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for c := range *clients {
@@ -87,15 +127,17 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 				if i >= int64(*tasks) || ctx.Err() != nil {
 					return
 				}
-				body := map[string]any{"agent": *agent, "input": map[string]any{"text": fmt.Sprintf("bench task %d from client %d", i, c)}, "webhook_url": hookURL}
-				var task client.Task
+				input, _ := json.Marshal(map[string]any{"text": fmt.Sprintf("bench task %d from client %d", i, c)})
+				req := client.SubmitRequest{Agent: *agent, Input: input, WebhookURL: hookURL}
 				sent := time.Now()
-				if err := call(ctx, hc, "POST", *url+"/v1/tasks", keys[int(i)%len(keys)], body, &task); err != nil {
+				task, _, err := tenantClients[int(i)%len(tenantClients)].Submit(ctx, req, nil)
+				if err != nil {
 					failures.Add(1)
 					rec.want.Add(-1)
 					errOnce.Do(func() { firstErr = err })
 					continue
 				}
+				submitted.Add(1)
 				rec.submit(task.ID, sent)
 			}
 		}()
@@ -103,7 +145,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	wg.Wait()
 	submitDur := time.Since(start)
 	if rec.want.Load() == 0 {
-		return fmt.Errorf("every submit failed; first error: %v", firstErr)
+		stopProgress()
+		return fmt.Errorf("every submit failed; first error: %w", firstErr)
 	}
 
 	select {
@@ -111,6 +154,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	case <-time.After(*timeout):
 	case <-ctx.Done():
 	}
+	stopProgress()
 	lat, lastAt := rec.latencies()
 	total := lastAt.Sub(start)
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -195,6 +239,13 @@ func (r *receiver) record(d time.Duration, at time.Time) {
 	}
 }
 
+// received counts the webhooks received so far.
+func (r *receiver) received() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.lat)
+}
+
 func (r *receiver) latencies() ([]time.Duration, time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -208,41 +259,42 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 	return sorted[i].Round(time.Millisecond)
 }
 
-// call sends a JSON request and decodes a 2xx reply into out; anything else is an error
-// carrying the problem's detail.
-func call(ctx context.Context, hc *http.Client, method, url, token string, body, out any) error {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var p client.Problem
-		if json.Unmarshal(data, &p) == nil && p.Detail != "" {
-			return fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, p.Detail)
-		}
-		return fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, strings.TrimSpace(string(data)))
-	}
-	return json.Unmarshal(data, out)
-}
-
 func envOr(getenv func(string) string, name, def string) string {
 	if v := getenv(name); v != "" {
 		return v
 	}
 	return def
+}
+
+// progress redraws one status line every 200ms while stdout is a terminal; the returned stop
+// (safe to call more than once) erases it. On anything else it does nothing, so logs and
+// pipes get only the final table.
+func progress(stdout io.Writer, line func() string) (stop func()) {
+	f, ok := stdout.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				fmt.Fprintf(f, "\r\033[K%s", line())
+			case <-done:
+				fmt.Fprint(f, "\r\033[K")
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			<-finished
+		})
+	}
 }
