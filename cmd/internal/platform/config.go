@@ -20,6 +20,7 @@ type Config struct {
 	NatsURL     string // NATS_URL
 	RedisURL    string // REDIS_URL ("" = no Redis)
 	AdminToken  string // AGENTIC_ADMIN_TOKEN
+	DataDir     string // AGENTIC_DATA_DIR: agentic dev's embedded engines keep their state here ("./.agentic")
 	AutoMigrate bool   // AGENTIC_AUTO_MIGRATE (true)
 	Prefix      string // AGENTIC_NATS_PREFIX: subjects and streams ("agentic")
 	Replicas    int    // AGENTIC_NATS_REPLICAS: stream replicas (1; 3 on a production cluster)
@@ -55,6 +56,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		NatsURL:           r.str("NATS_URL", ""),
 		RedisURL:          r.str("REDIS_URL", ""),
 		AdminToken:        r.str("AGENTIC_ADMIN_TOKEN", ""),
+		DataDir:           r.str("AGENTIC_DATA_DIR", "./.agentic"),
 		AutoMigrate:       r.boolean("AGENTIC_AUTO_MIGRATE", true),
 		Prefix:            r.str("AGENTIC_NATS_PREFIX", "agentic"),
 		Replicas:          r.integer("AGENTIC_NATS_REPLICAS", 1),

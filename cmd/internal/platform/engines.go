@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,6 +25,9 @@ type Engines struct {
 	JS    jetstream.JetStream
 	Redis *redis.Client // nil without REDIS_URL
 	Names events.Names
+	// HTTPListener, if set, is where ingest serves (agentic dev binds it first, so that a
+	// port in use is reported before anything starts).
+	HTTPListener net.Listener
 
 	closers []func() // run in reverse order by Close
 }

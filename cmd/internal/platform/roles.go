@@ -75,7 +75,13 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	if err != nil {
 		return err
 	}
-	return serve(ctx, c.HTTPAddr, srv.Handler(), log, listening)
+	ln := e.HTTPListener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", c.HTTPAddr); err != nil {
+			return fmt.Errorf("AGENTIC_HTTP_ADDR: %w", err)
+		}
+	}
+	return serve(ctx, ln, srv.Handler(), log, listening)
 }
 
 // RunWorker consumes tasks, webhook events and ops jobs until ctx ends, then drains: it
@@ -117,7 +123,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		Store: e.Store,
 		// Keep as many connections to a receiver as deliveries may run at once, so that a busy
 		// receiver is not redialled for every event.
-		Sender:      webhook.NewSenderOpts(policy, &webhook.SenderOpts{MaxIdleConnsPerHost: 2 * c.Concurrency}),
+		Sender:      webhook.NewSenderOpts(policy, &webhook.SenderOpts{MaxIdleConnsPerHost: c.Concurrency}),
 		GiveUpAfter: c.WebhookGiveUp,
 		Logger:      log,
 	})
@@ -136,7 +142,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		h                events.Handler
 	}{
 		{e.Names.TasksStream(), events.ConsumerWorkers, c.Concurrency, tasks.Handle},
-		{e.Names.EventsStream(), events.ConsumerWebhooks, 2 * c.Concurrency, hooks.Handle},
+		{e.Names.EventsStream(), events.ConsumerWebhooks, c.Concurrency, hooks.Handle},
 		{e.Names.OpsStream(), events.ConsumerOps, 1, ops.Handle},
 	} {
 		runner, err := events.NewRunner(e.JS, events.RunnerConfig{
@@ -199,15 +205,15 @@ func serveHealth(ctx context.Context, c Config, e *Engines, log *slog.Logger, li
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	}
-	return serve(ctx, c.MetricsAddr, mux, log, listening)
+	ln, err := net.Listen("tcp", c.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("AGENTIC_METRICS_ADDR: %w", err)
+	}
+	return serve(ctx, ln, mux, log, listening)
 }
 
 // serve runs an HTTP server until ctx ends, then shuts it down within 10 seconds.
-func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger, listening func(string)) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
+func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, listening func(string)) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	log.Info("listening", "addr", ln.Addr().String())
 	if listening != nil {
