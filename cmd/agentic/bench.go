@@ -194,27 +194,25 @@ type receiver struct {
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	now := time.Now()
-	var ev struct {
-		Data struct {
-			ID string `json:"id"`
-		} `json:"data"`
-	}
-	err := json.NewDecoder(req.Body).Decode(&ev)
+	// The platform's webhook-id is "evt_" + the task id: no need to parse the body, which
+	// keeps the load generator's own CPU off the measurement.
+	id, ok := strings.CutPrefix(req.Header.Get("webhook-id"), "evt_")
+	_, _ = io.Copy(io.Discard, req.Body)
 	w.WriteHeader(http.StatusNoContent)
-	if err != nil {
+	if !ok {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if sent, ok := r.submitted[ev.Data.ID]; ok {
-		delete(r.submitted, ev.Data.ID)
+	if sent, ok := r.submitted[id]; ok {
+		delete(r.submitted, id)
 		r.record(now.Sub(sent), now)
 		return
 	}
 	if r.early == nil {
 		r.early = map[string]time.Time{}
 	}
-	r.early[ev.Data.ID] = now
+	r.early[id] = now
 }
 
 func (r *receiver) submit(id string, sent time.Time) {

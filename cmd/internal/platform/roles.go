@@ -81,7 +81,7 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 			return fmt.Errorf("AGENTIC_HTTP_ADDR: %w", err)
 		}
 	}
-	return serve(ctx, ln, srv.Handler(), log, listening)
+	return serve(ctx, ln, withPprof(c, srv.Handler()), log, listening)
 }
 
 // RunWorker consumes tasks, webhook events and ops jobs until ctx ends, then drains: it
@@ -142,7 +142,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		h                events.Handler
 	}{
 		{e.Names.TasksStream(), events.ConsumerWorkers, c.Concurrency, tasks.Handle},
-		{e.Names.EventsStream(), events.ConsumerWebhooks, c.Concurrency, hooks.Handle},
+		{e.Names.EventsStream(), events.ConsumerWebhooks, 2 * c.Concurrency, hooks.Handle},
 		{e.Names.OpsStream(), events.ConsumerOps, 1, ops.Handle},
 	} {
 		runner, err := events.NewRunner(e.JS, events.RunnerConfig{
@@ -201,15 +201,12 @@ func serveHealth(ctx context.Context, c Config, e *Engines, log *slog.Logger, li
 	}
 	mux := http.NewServeMux()
 	health.Register(mux, e.Checks())
-	if c.Pprof {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	}
+	h := withPprof(c, mux)
 	ln, err := net.Listen("tcp", c.MetricsAddr)
 	if err != nil {
 		return fmt.Errorf("AGENTIC_METRICS_ADDR: %w", err)
 	}
-	return serve(ctx, ln, mux, log, listening)
+	return serve(ctx, ln, h, log, listening)
 }
 
 // serve runs an HTTP server until ctx ends, then shuts it down within 10 seconds.
@@ -232,4 +229,16 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		return fmt.Errorf("http shutdown: %w", err)
 	}
 	return nil
+}
+
+// withPprof serves the Go profiler under /debug/pprof/ in front of h when AGENTIC_PPROF is on.
+func withPprof(c Config, h http.Handler) http.Handler {
+	if !c.Pprof {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.Handle("/", h)
+	return mux
 }
