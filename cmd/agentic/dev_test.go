@@ -16,6 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentic-run/agentic/client"
+	"github.com/agentic-run/agentic/internal/natstest"
+	"github.com/agentic-run/agentic/internal/redistest"
+	"github.com/agentic-run/agentic/store/postgres"
+	"github.com/agentic-run/agentic/store/postgres/pgtest"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the writer goroutine and the test.
@@ -44,11 +48,14 @@ type devRun struct {
 
 var bannerRE = regexp.MustCompile(`(?s)running at (http://\S+) .*admin token:\s+(\S+).*demo API key:\s+(\S+)`)
 
-func startDev(t *testing.T, dir string) devRun {
+func startDev(t *testing.T, dir string, extra ...string) devRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	out := &lockedBuffer{}
 	env := map[string]string{"AGENTIC_DATA_DIR": dir, "AGENTIC_HTTP_ADDR": "127.0.0.1:0", "AGENTIC_SIM_LATENCY": "1ms"}
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
+	}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"agentic", "dev"}, func(k string) string { return env[k] }, out) }()
 	var m []string
@@ -163,4 +170,38 @@ func TestDevBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// With DATABASE_URL, NATS_URL and REDIS_URL set, agentic dev runs on those engines.
+func TestDevUsesConfiguredEngines(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.URL(t)
+	names := natstest.Names(t)
+	dir := t.TempDir()
+	d := startDev(t, dir, "DATABASE_URL", dbURL, "NATS_URL", natstest.URL(t), "AGENTIC_NATS_PREFIX", names.Prefix,
+		"REDIS_URL", redistest.DefaultURL)
+	c, err := client.New(d.url, client.WithAPIKey(d.apiKey))
+	require.NoError(t, err)
+	task, _, err := c.Submit(t.Context(), client.SubmitRequest{Agent: "echo", Input: json.RawMessage(`{"on":"real engines"}`)}, nil)
+	require.NoError(t, err)
+	task, err = c.WaitTask(t.Context(), task.ID, 30*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "succeeded", task.Status)
+
+	// The task is in that PostgreSQL schema and its messages went through that NATS server.
+	pool, err := postgres.Open(t.Context(), dbURL)
+	require.NoError(t, err)
+	defer pool.Close()
+	var status string
+	require.NoError(t, pool.QueryRow(t.Context(), `SELECT status FROM tasks WHERE id = $1`, task.ID).Scan(&status))
+	require.Equal(t, "succeeded", status)
+	js, _ := natstest.JetStream(t)
+	stream, err := js.Stream(t.Context(), names.EventsStream())
+	require.NoError(t, err)
+	info, err := stream.Info(t.Context())
+	require.NoError(t, err)
+	require.EqualValues(t, 1, info.State.Msgs)
+	_, err = os.Stat(filepath.Join(dir, "agentic.db"))
+	require.ErrorIs(t, err, os.ErrNotExist, "no SQLite database when DATABASE_URL is set")
+	require.NoError(t, d.stop())
 }

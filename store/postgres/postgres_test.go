@@ -186,7 +186,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 	require.Contains(t, p, "tasks_metadata_idx", p)
 
 	p = plan(postgres.UnpublishedSQL, time.Now(), 100)
-	require.Contains(t, p, "tasks_unpublished_idx", p)
+	require.Contains(t, p, "tasks_queued_idx", p)
 
 	// The list reads through pgx too, not only the plan.
 	page, _, err := s.ListTasks(ctx, "ten_3", store.TaskFilter{Metadata: map[string]string{"order": "42"}})
