@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -202,16 +201,6 @@ func (s *Store) LoadTask(ctx context.Context, id string) (*store.Task, error) {
 	return t, nil
 }
 
-// MaxListLimit is the largest page ListTasks returns; limits outside 1..MaxListLimit are
-// clamped, and 0 means DefaultListLimit.
-const (
-	MaxListLimit     = 100
-	DefaultListLimit = 20
-)
-
-// ErrInvalidCursor is returned (wrapped) by ListTasks for a cursor it did not issue.
-var ErrInvalidCursor = store.ErrInvalidCursor
-
 // ListTasks returns a page of the tenant's tasks, newest first by (created_at, id), and the
 // opaque cursor of the next page ("" when there is none). The SQL names only the filters in
 // use, so each shape gets a plan that fits it (the metadata filter uses the GIN index).
@@ -232,7 +221,7 @@ func (s *Store) ListTasks(ctx context.Context, tenantID string, f store.TaskFilt
 	if len(tasks) > limit {
 		tasks = tasks[:limit]
 		last := tasks[limit-1]
-		next = encodeCursor(last.CreatedAt, last.ID)
+		next = store.EncodeCursor(last.CreatedAt, last.ID)
 	}
 	return tasks, next, nil
 }
@@ -240,15 +229,7 @@ func (s *Store) ListTasks(ctx context.Context, tenantID string, f store.TaskFilt
 // listQuery builds ListTasks' SQL naming only the filters in use, and returns the page size;
 // the query asks for one row more to learn whether a next page exists.
 func listQuery(tenantID string, f store.TaskFilter) (sql string, args []any, limit int, err error) {
-	limit = f.Limit
-	switch {
-	case limit == 0:
-		limit = DefaultListLimit
-	case limit < 1:
-		limit = 1
-	case limit > MaxListLimit:
-		limit = MaxListLimit
-	}
+	limit = store.PageLimit(f.Limit)
 	var q strings.Builder
 	args = []any{tenantID}
 	q.WriteString(`SELECT ` + taskCols + ` FROM tasks WHERE tenant_id = $1`)
@@ -270,7 +251,7 @@ func listQuery(tenantID string, f store.TaskFilter) (sql string, args []any, lim
 		q.WriteString(` AND metadata @> ` + arg(meta) + `::jsonb`)
 	}
 	if f.Cursor != "" {
-		at, id, err := decodeCursor(f.Cursor)
+		at, id, err := store.DecodeCursor(f.Cursor)
 		if err != nil {
 			return "", nil, 0, err
 		}
@@ -278,27 +259,6 @@ func listQuery(tenantID string, f store.TaskFilter) (sql string, args []any, lim
 	}
 	q.WriteString(` ORDER BY created_at DESC, id DESC LIMIT ` + arg(limit+1))
 	return q.String(), args, limit, nil
-}
-
-// encodeCursor makes the opaque next_cursor: base64url of "unix-microseconds,id".
-func encodeCursor(at time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "," + id))
-}
-
-func decodeCursor(c string) (time.Time, string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return time.Time{}, "", ErrInvalidCursor
-	}
-	micros, id, ok := strings.Cut(string(raw), ",")
-	if !ok || id == "" {
-		return time.Time{}, "", ErrInvalidCursor
-	}
-	n, err := strconv.ParseInt(micros, 10, 64)
-	if err != nil {
-		return time.Time{}, "", ErrInvalidCursor
-	}
-	return time.UnixMicro(n).UTC(), id, nil
 }
 
 // MarkPublished records that the tasks' messages are on the bus (one UPDATE); a task already

@@ -3,12 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -206,13 +204,6 @@ func (s *Store) LoadTask(ctx context.Context, id string) (*store.Task, error) {
 	return t, nil
 }
 
-// MaxListLimit is the largest page ListTasks returns; limits outside 1..MaxListLimit are
-// clamped, and 0 means DefaultListLimit. The same as store/postgres.
-const (
-	MaxListLimit     = 100
-	DefaultListLimit = 20
-)
-
 // ListTasks returns a page of the tenant's tasks, newest first by (created_at, id), and the
 // opaque cursor of the next page ("" when there is none); a cursor it did not issue is
 // store.ErrInvalidCursor. Metadata filters match every pair against the stored JSON object.
@@ -233,7 +224,7 @@ func (s *Store) ListTasks(ctx context.Context, tenantID string, f store.TaskFilt
 	if len(tasks) > limit {
 		tasks = tasks[:limit]
 		last := tasks[limit-1]
-		next = encodeCursor(last.CreatedAt, last.ID)
+		next = store.EncodeCursor(last.CreatedAt, last.ID)
 	}
 	return tasks, next, nil
 }
@@ -241,15 +232,7 @@ func (s *Store) ListTasks(ctx context.Context, tenantID string, f store.TaskFilt
 // listQuery builds ListTasks' SQL naming only the filters in use, and returns the page size;
 // the query asks for one row more to learn whether a next page exists.
 func listQuery(tenantID string, f store.TaskFilter) (query string, args []any, limit int, err error) {
-	limit = f.Limit
-	switch {
-	case limit == 0:
-		limit = DefaultListLimit
-	case limit < 1:
-		limit = 1
-	case limit > MaxListLimit:
-		limit = MaxListLimit
-	}
+	limit = store.PageLimit(f.Limit)
 	var q strings.Builder
 	args = []any{tenantID}
 	q.WriteString(`SELECT ` + taskCols + ` FROM tasks WHERE tenant_id = ?`)
@@ -272,7 +255,7 @@ func listQuery(tenantID string, f store.TaskFilter) (query string, args []any, l
 		args = append(args, k, f.Metadata[k])
 	}
 	if f.Cursor != "" {
-		at, id, err := decodeCursor(f.Cursor)
+		at, id, err := store.DecodeCursor(f.Cursor)
 		if err != nil {
 			return "", nil, 0, err
 		}
@@ -282,28 +265,6 @@ func listQuery(tenantID string, f store.TaskFilter) (query string, args []any, l
 	q.WriteString(` ORDER BY created_at DESC, id DESC LIMIT ?`)
 	args = append(args, limit+1)
 	return q.String(), args, limit, nil
-}
-
-// encodeCursor makes the opaque next_cursor: base64url of "unix-microseconds,id", as
-// store/postgres does.
-func encodeCursor(at time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "," + id))
-}
-
-func decodeCursor(c string) (time.Time, string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return time.Time{}, "", store.ErrInvalidCursor
-	}
-	us, id, ok := strings.Cut(string(raw), ",")
-	if !ok || id == "" {
-		return time.Time{}, "", store.ErrInvalidCursor
-	}
-	n, err := strconv.ParseInt(us, 10, 64)
-	if err != nil {
-		return time.Time{}, "", store.ErrInvalidCursor
-	}
-	return fromMicros(n), id, nil
 }
 
 // MarkPublished records that the tasks' messages are on the bus (one UPDATE); a task already
