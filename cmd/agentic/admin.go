@@ -80,7 +80,7 @@ func (a *app) tenants(ctx context.Context, argv []string) error {
 		if *name == "" {
 			return usageErr(s.name, "--name is required")
 		}
-		c, err := a.adminClient(s)
+		c, err := a.clientFor(s.name, adminToken)
 		if err != nil {
 			return err
 		}
@@ -99,7 +99,7 @@ func (a *app) tenants(ctx context.Context, argv []string) error {
 		if err := args(s, pos, 1, "TENANT_ID"); err != nil {
 			return err
 		}
-		c, err := a.adminClient(s)
+		c, err := a.clientFor(s.name, adminToken)
 		if err != nil {
 			return err
 		}
@@ -138,7 +138,7 @@ func (a *app) tenants(ctx context.Context, argv []string) error {
 		if patch.Tier == nil && patch.MonthlyBudgetUSD == nil && !patch.ClearBudget {
 			return usageErr(s.name, "nothing to change: pass --tier or --budget")
 		}
-		c, err := a.adminClient(s)
+		c, err := a.clientFor(s.name, adminToken)
 		if err != nil {
 			return err
 		}
@@ -179,13 +179,6 @@ func (a *app) subcommand(s spec, argv []string) (string, []string, error) {
 		return pos[0], pos[1:], nil
 	}
 	return argv[0], argv[1:], nil
-}
-
-func (a *app) adminClient(s spec) (*client.Client, error) {
-	if err := a.needAdmin(s.name); err != nil {
-		return nil, err
-	}
-	return a.client()
 }
 
 func (a *app) showTenant(t *client.Tenant) error {
@@ -249,7 +242,7 @@ func (a *app) keys(ctx context.Context, argv []string) error {
 		if err := args(s, pos, 1, "TENANT_ID"); err != nil {
 			return err
 		}
-		c, err := a.adminClient(s)
+		c, err := a.clientFor(s.name, adminToken)
 		if err != nil {
 			return err
 		}
@@ -278,7 +271,7 @@ func (a *app) keys(ctx context.Context, argv []string) error {
 		if err := args(s, pos, 1, "KEY_ID"); err != nil {
 			return err
 		}
-		c, err := a.adminClient(s)
+		c, err := a.clientFor(s.name, adminToken)
 		if err != nil {
 			return err
 		}

@@ -99,19 +99,24 @@ func (a *app) client() (*client.Client, error) {
 	return c, nil
 }
 
-// needKey and needAdmin fail early, with a hint, when a credential is missing.
-func (a *app) needKey(cmd string) error {
-	if a.g.apiKey == "" {
-		return usageErr(cmd, "an API key is required: set AGENTIC_API_KEY or pass --api-key")
-	}
-	return nil
-}
+// credential is what a command authenticates with.
+type credential int
 
-func (a *app) needAdmin(cmd string) error {
-	if a.g.adminToken == "" {
-		return usageErr(cmd, "the admin token is required: set AGENTIC_ADMIN_TOKEN or pass --admin-token")
+const (
+	apiKey     credential = iota + 1 // a tenant's API key
+	adminToken                       // the admin token
+)
+
+// clientFor returns a client for command cmd, failing early, with a hint, when the
+// credential it needs is missing.
+func (a *app) clientFor(cmd string, cred credential) (*client.Client, error) {
+	switch {
+	case cred == apiKey && a.g.apiKey == "":
+		return nil, usageErr(cmd, "an API key is required: set AGENTIC_API_KEY or pass --api-key")
+	case cred == adminToken && a.g.adminToken == "":
+		return nil, usageErr(cmd, "the admin token is required: set AGENTIC_ADMIN_TOKEN or pass --admin-token")
 	}
-	return nil
+	return a.client()
 }
 
 // spec documents a command for its -h.

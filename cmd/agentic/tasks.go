@@ -64,10 +64,7 @@ func (a *app) submit(ctx context.Context, argv []string) error {
 	if err != nil {
 		return usageErr(s.name, "--input %v", err)
 	}
-	if err := a.needKey(s.name); err != nil {
-		return err
-	}
-	c, err := a.client()
+	c, err := a.clientFor(s.name, apiKey)
 	if err != nil {
 		return err
 	}
@@ -198,10 +195,7 @@ func (a *app) get(ctx context.Context, argv []string) error {
 	if err := args(s, pos, 1, "TASK_ID"); err != nil {
 		return err
 	}
-	if err := a.needKey(s.name); err != nil {
-		return err
-	}
-	c, err := a.client()
+	c, err := a.clientFor(s.name, apiKey)
 	if err != nil {
 		return err
 	}
@@ -234,10 +228,7 @@ func (a *app) watch(ctx context.Context, argv []string) error {
 	if err := args(s, pos, 1, "TASK_ID"); err != nil {
 		return err
 	}
-	if err := a.needKey(s.name); err != nil {
-		return err
-	}
-	c, err := a.client()
+	c, err := a.clientFor(s.name, apiKey)
 	if err != nil {
 		return err
 	}
@@ -296,10 +287,7 @@ func (a *app) cancel(ctx context.Context, argv []string) error {
 	if err := args(s, pos, 1, "TASK_ID"); err != nil {
 		return err
 	}
-	if err := a.needKey(s.name); err != nil {
-		return err
-	}
-	c, err := a.client()
+	c, err := a.clientFor(s.name, apiKey)
 	if err != nil {
 		return err
 	}
@@ -345,10 +333,7 @@ func (a *app) tasks(ctx context.Context, argv []string) error {
 	if *limit < 1 || *limit > 100 {
 		return usageErr(s.name, "--limit must be from 1 to 100")
 	}
-	if err := a.needKey(s.name); err != nil {
-		return err
-	}
-	c, err := a.client()
+	c, err := a.clientFor(s.name, apiKey)
 	if err != nil {
 		return err
 	}
@@ -409,10 +394,7 @@ func (a *app) agents(ctx context.Context, argv []string) error {
 	if len(pos) > 1 {
 		return usageErr(s.name, "unexpected argument %q", pos[1])
 	}
-	if err := a.needKey(s.name); err != nil {
-		return err
-	}
-	c, err := a.client()
+	c, err := a.clientFor(s.name, apiKey)
 	if err != nil {
 		return err
 	}
