@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentic-run/agentic/client"
+	"github.com/agentic-run/agentic/internal/natstest"
 	"github.com/agentic-run/agentic/store/postgres"
 	"github.com/agentic-run/agentic/webhook"
 )
@@ -234,4 +235,34 @@ func usageRecords(t *testing.T, c *cluster, taskID string) int {
 	var n int
 	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM usage_records WHERE task_id = $1`, taskID).Scan(&n))
 	return n
+}
+
+// A NATS outage: ingest keeps accepting (the rows are committed), and once NATS is back every
+// accepted task runs — through the client's reconnect buffer or the reconciler's sweep.
+func TestNATSRestartLosesNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, url := natstest.StartServer(t, dir)
+	c := newCluster(t, "NATS_URL="+url, "AGENTIC_RECONCILE_SCHEDULE=* * * * * *", "AGENTIC_RECONCILE_GRACE=1s")
+	ingest := c.start("ingest")
+	c.start("worker")
+	c.start("scheduler")
+	_, tn := tenant(t, ingest)
+
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	var ids []string
+	for i := range 10 {
+		var task client.Task
+		require.Equal(t, http.StatusAccepted, tn.do("POST", "/v1/tasks", client.SubmitRequest{
+			Agent: "echo", Input: json.RawMessage(fmt.Sprintf(`{"during_outage":%d}`, i))}, &task))
+		ids = append(ids, task.ID)
+	}
+	natstest.StartServer(t, dir)
+
+	for _, id := range ids {
+		var task client.Task
+		require.Equal(t, http.StatusOK, tn.do("GET", "/v1/tasks/"+id+"?wait=60s", nil, &task))
+		require.Equal(t, "succeeded", task.Status, "task %s accepted during the outage", id)
+	}
 }
