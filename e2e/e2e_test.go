@@ -266,3 +266,24 @@ func TestNATSRestartLosesNothing(t *testing.T) {
 		require.Equal(t, "succeeded", task.Status, "task %s accepted during the outage", id)
 	}
 }
+
+// SIGTERM with enough drain time: the in-flight task finishes on the stopping worker, which
+// then exits 0.
+func TestWorkerSIGTERMFinishesInFlightTask(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	ingest := c.start("ingest")
+	w := c.start("worker", "AGENTIC_SIM_LATENCY=1500ms", "AGENTIC_DRAIN_TIMEOUT=20s")
+	_, tn := tenant(t, ingest)
+
+	var task client.Task
+	require.Equal(t, http.StatusAccepted, tn.do("POST", "/v1/tasks", client.SubmitRequest{
+		Agent: "summarizer", Input: json.RawMessage(`{"text":"finish me before you go"}`)}, &task))
+	waitStatus(t, tn, task.ID, "running")
+	require.Equal(t, 0, w.stop(syscall.SIGTERM, 30*time.Second))
+
+	var got client.Task
+	require.Equal(t, http.StatusOK, tn.do("GET", "/v1/tasks/"+task.ID, nil, &got))
+	require.Equal(t, "succeeded", got.Status, "the draining worker finished it before exiting")
+	require.Equal(t, 1, got.Attempts)
+}
