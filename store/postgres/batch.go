@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +34,7 @@ type batcher struct {
 	queue    []*op
 	inflight int
 	batches  atomic.Int64 // flushes of more than one statement, for tests
+	multis   atomic.Int64 // multi-row statements sent, for tests
 }
 
 // op is one queued statement. scan, when set, reads its single row (pgx.ErrNoRows is a
@@ -42,6 +45,20 @@ type op struct {
 	scan func(pgx.Row) error
 	err  error
 	done chan struct{}
+
+	// A call whose kind has a multi-row form runs, when others of its kind share the flush,
+	// as one row of a single statement over arrays instead of a statement of its own.
+	multi *multi
+	row   any // this call's values, as the multi form's build expects them
+}
+
+// multi is the many-calls form of a statement: build turns calls into one statement (an
+// UPDATE … FROM unnest(…)) whose rows each begin with the ordinal, as text, of the call they
+// answer — the call whose values were applied, also when two calls name one task — followed
+// by what the call's scan reads; a call without a row gets pgx.ErrNoRows, as alone.
+// PostgreSQL's cost per statement, not per row, is what a busy worker spends most on.
+type multi struct {
+	build func(ops []*op) (sql string, args []any)
 }
 
 // flushTimeout bounds one flush; a call waits for its flush even when its own ctx ends, so
@@ -145,19 +162,76 @@ func (b *batcher) run(ctx context.Context, ops []*op) error {
 	if b.relaxed {
 		batch.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
 	}
+	var groups map[*multi][]*op
 	for _, o := range ops {
-		q := batch.Queue(o.sql, o.args...)
-		if o.scan == nil {
-			q.Exec(func(pgconn.CommandTag) error { return nil })
+		if o.multi != nil {
+			if groups == nil {
+				groups = map[*multi][]*op{}
+			}
+			groups[o.multi] = append(groups[o.multi], o)
 			continue
 		}
-		q.QueryRow(func(row pgx.Row) error {
-			o.err = o.scan(row)
-			if errors.Is(o.err, pgx.ErrNoRows) {
-				return nil
-			}
-			return o.err
-		})
+		queueOne(batch, o)
+	}
+	for m, group := range groups {
+		if len(group) == 1 {
+			queueOne(batch, group[0])
+			continue
+		}
+		b.multis.Add(1)
+		sql, args := m.build(group)
+		batch.Queue(sql, args...).Query(func(rows pgx.Rows) error { return dispatch(rows, group) })
 	}
 	return b.pool.SendBatch(ctx, batch).Close()
+}
+
+// queueOne queues o as a statement of its own.
+func queueOne(batch *pgx.Batch, o *op) {
+	q := batch.Queue(o.sql, o.args...)
+	if o.scan == nil {
+		q.Exec(func(pgconn.CommandTag) error { return nil })
+		return
+	}
+	q.QueryRow(func(row pgx.Row) error {
+		o.err = o.scan(row)
+		if errors.Is(o.err, pgx.ErrNoRows) {
+			return nil
+		}
+		return o.err
+	})
+}
+
+// dispatch hands each row of a multi statement to the call whose ordinal it carries.
+func dispatch(rows pgx.Rows, group []*op) error {
+	for _, o := range group {
+		o.err = pgx.ErrNoRows
+	}
+	for rows.Next() {
+		i, err := strconv.Atoi(string(rows.RawValues()[0]))
+		if err != nil || i < 0 || i >= len(group) {
+			return fmt.Errorf("multi-row statement returned ordinal %q", rows.RawValues()[0])
+		}
+		o := group[i]
+		if o.err = o.scan(afterOrdinal{rows}); o.err != nil {
+			return o.err
+		}
+	}
+	return rows.Err()
+}
+
+// afterOrdinal scans a multi statement's row past its leading ordinal.
+type afterOrdinal struct{ pgx.Rows }
+
+func (r afterOrdinal) Scan(dest ...any) error {
+	var ord string
+	return r.Rows.Scan(append([]any{&ord}, dest...)...)
+}
+
+// ordinals are the parameters 0..n-1 that tie a multi statement's rows to its calls.
+func ordinals(n int) []int32 {
+	ords := make([]int32, n)
+	for i := range ords {
+		ords[i] = int32(i)
+	}
+	return ords
 }

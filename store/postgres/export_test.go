@@ -16,6 +16,9 @@ const UnpublishedSQL = unpublishedSQL
 // Batches reports how many multi-statement group commits the store has flushed.
 func Batches(s *Store) int64 { return s.batch.batches.Load() }
 
+// Multis reports how many multi-row statements (starts and finishes of many tasks) it sent.
+func Multis(s *Store) int64 { return s.batch.multis.Load() + s.relaxed.multis.Load() }
+
 // CommitSettings reports synchronous_commit as a relaxed and a durable flush see it.
 func CommitSettings(t *testing.T, s *Store) (relaxed, durable string) {
 	setting := func(b *batcher) string {

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -253,4 +254,63 @@ func TestRelaxedCommitIsScopedToItsBatch(t *testing.T) {
 		require.NoError(t, s.Pool().QueryRow(t.Context(), `SELECT current_setting('synchronous_commit')`).Scan(&v))
 		require.Equal(t, "on", v)
 	}
+}
+
+// Concurrent starts and finishes share multi-row statements, and each call still gets its
+// own task back: every task runs once, finishes once, with one usage record; a duplicate
+// finish in the same flush is not applied.
+func TestMultiRowStartsAndFinishes(t *testing.T) {
+	t.Parallel()
+	s := pgtest.New(t)
+	ctx := t.Context()
+	ten := &store.Tenant{ID: store.NewID("ten"), Name: "a", Tier: "pro", WebhookSecret: "whsec_x", CreatedAt: time.Now()}
+	require.NoError(t, s.CreateTenant(ctx, ten))
+	const n = 64
+	for round := 0; round < 20 && postgres.Multis(s) < 2; round++ {
+		ids := make([]string, n)
+		for i := range ids {
+			tk := &store.Task{ID: store.NewID("tsk"), TenantID: ten.ID, Agent: "echo", Input: json.RawMessage(`{}`), MaxAttempts: 3, CreatedAt: time.Now()}
+			_, _, err := s.CreateTask(ctx, tk)
+			require.NoError(t, err)
+			ids[i] = tk.ID
+		}
+		var wg sync.WaitGroup
+		var applied sync.Map
+		for i, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				now := time.Now()
+				started, err := s.StartTask(ctx, id, now, now.Add(time.Minute))
+				require.NoError(t, err)
+				require.Equal(t, id, started.ID, "each call gets its own task")
+				require.Equal(t, store.StatusRunning, started.Status)
+				require.Equal(t, 1, started.Attempts)
+				out := json.RawMessage(`{"i":` + strconv.Itoa(i) + `}`)
+				for range 2 { // the second finish must not apply
+					done, ok, err := s.FinishTask(ctx, id, store.Result{Status: store.StatusSucceeded, Output: out,
+						Model: "sim", Provider: "sim", InputTokens: int64(i), OutputTokens: 1, FinishedAt: time.Now()})
+					require.NoError(t, err)
+					require.Equal(t, id, done.ID)
+					require.JSONEq(t, string(out), string(done.Output))
+					if ok {
+						_, dup := applied.LoadOrStore(id, true)
+						require.False(t, dup, "finished twice: %s", id)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		for i, id := range ids {
+			_, ok := applied.Load(id)
+			require.True(t, ok, "never finished: %s", id)
+			got, err := s.LoadTask(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, int64(i), got.InputTokens)
+			n, err := s.UsageRecordCount(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+		}
+	}
+	require.GreaterOrEqual(t, postgres.Multis(s), int64(2), "concurrent calls never shared a multi-row statement")
 }

@@ -305,15 +305,44 @@ const startTaskSQL = `
 		WHERE id = $1 AND (status = 'queued' OR (status = 'running' AND lease_until < $2))
 		RETURNING ` + taskCols
 
+type startRow struct {
+	id             string
+	at, leaseUntil time.Time
+}
+
+// startMany is StartTask for many tasks in one statement.
+var startMany = &multi{build: func(ops []*op) (string, []any) {
+	ids, ats, leases := make([]string, len(ops)), make([]time.Time, len(ops)), make([]time.Time, len(ops))
+	for i, o := range ops {
+		r := o.row.(startRow)
+		ids[i], ats[i], leases[i] = r.id, r.at, r.leaseUntil
+	}
+	return `
+		UPDATE tasks SET
+			status = 'running',
+			attempts = attempts + 1,
+			started_at = coalesce(started_at, v.vat),
+			lease_until = v.vlease,
+			published_at = coalesce(published_at, v.vat)
+		FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::int4[]) AS v(vid, vat, vlease, vord)
+		WHERE id = v.vid AND (status = 'queued' OR (status = 'running' AND lease_until < v.vat))
+		RETURNING v.vord::text, ` + taskCols, []any{ids, ats, leases, ordinals(len(ops))}
+}}
+
 // StartTask moves a queued task, or a running one whose lease expired before at, to running
 // in one UPDATE. On a miss one more read tells why: store.ErrTaskFinished, or
 // store.ErrTaskNotQueued together with the task.
 func (s *Store) StartTask(ctx context.Context, id string, at, leaseUntil time.Time) (*store.Task, error) {
 	at = ts(at)
 	var t *store.Task
-	err := s.relaxed.queryRow(ctx, startTaskSQL, []any{id, at, ts(leaseUntil)}, func(row pgx.Row) (err error) {
-		t, err = scanTask(row)
-		return err
+	leaseUntil = ts(leaseUntil)
+	err := s.relaxed.do(ctx, &op{
+		sql: startTaskSQL, args: []any{id, at, leaseUntil},
+		multi: startMany, row: startRow{id, at, leaseUntil},
+		scan: func(row pgx.Row) (err error) {
+			t, err = scanTask(row)
+			return err
+		},
 	})
 	if err == nil {
 		return t, nil
@@ -404,6 +433,62 @@ WITH done AS (
 )
 SELECT ` + taskCols + ` FROM done`
 
+type finishRow struct {
+	id              string
+	r               store.Result
+	errCode, errMsg *string
+	finishedAt      time.Time
+}
+
+// finishMany is FinishTask for many tasks in one statement: the same guard ("not terminal
+// yet") and the same usage record per task that it finishes.
+var finishMany = &multi{build: func(ops []*op) (string, []any) {
+	n := len(ops)
+	ids, statuses := make([]string, n), make([]string, n)
+	outputs, codes, msgs, models, providers := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+	ins, outs, costs := make([]int64, n), make([]int64, n), make([]int64, n)
+	finished := make([]time.Time, n)
+	for i, o := range ops {
+		f := o.row.(finishRow)
+		ids[i], statuses[i] = f.id, string(f.r.Status)
+		if f.r.Output != nil {
+			out := string(f.r.Output)
+			outputs[i] = &out
+		}
+		codes[i], msgs[i], models[i], providers[i] = f.errCode, f.errMsg, null(f.r.Model), null(f.r.Provider)
+		ins[i], outs[i], costs[i], finished[i] = f.r.InputTokens, f.r.OutputTokens, f.r.CostMicros, f.finishedAt
+	}
+	return `
+WITH v AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+		$7::text[], $8::int8[], $9::int8[], $10::int8[], $11::timestamptz[], $12::int4[])
+		AS v(vid, vstatus, voutput, vcode, vmessage, vmodel, vprovider, vin, vout, vcost, vfinished, vord)
+), done AS (
+	UPDATE tasks SET
+		status = v.vstatus,
+		output = v.voutput::json,
+		error_code = v.vcode,
+		error_message = v.vmessage,
+		model = v.vmodel,
+		provider = v.vprovider,
+		input_tokens = v.vin,
+		output_tokens = v.vout,
+		cost_micros = v.vcost,
+		finished_at = v.vfinished,
+		lease_until = NULL
+	FROM v
+	WHERE id = v.vid AND status NOT IN ` + terminalSQL + `
+	RETURNING v.vord, ` + taskCols + `
+), usage AS (
+	INSERT INTO usage_records (task_id, tenant_id, agent, status, provider, model,
+		input_tokens, output_tokens, cost_micros, created_at)
+	SELECT id, tenant_id, agent, status, coalesce(provider, ''), coalesce(model, ''),
+		input_tokens, output_tokens, cost_micros, finished_at
+	FROM done
+)
+SELECT vord::text, ` + taskCols + ` FROM done`, []any{ids, statuses, outputs, codes, msgs, models, providers, ins, outs, costs, finished, ordinals(n)}
+}}
+
 // FinishTask writes the terminal state, usage and cost exactly once, in one statement. When
 // the task was already terminal, applied is false and the stored task is returned unchanged.
 func (s *Store) FinishTask(ctx context.Context, id string, r store.Result) (*store.Task, bool, error) {
@@ -415,12 +500,18 @@ func (s *Store) FinishTask(ctx context.Context, id string, r store.Result) (*sto
 		errCode, errMsg = &r.Error.Code, &r.Error.Message
 	}
 	var t *store.Task
-	err := s.batch.queryRow(ctx, finishTaskSQL, []any{
-		id, string(r.Status), nullJSON(r.Output), errCode, errMsg, null(r.Model), null(r.Provider),
-		r.InputTokens, r.OutputTokens, r.CostMicros, ts(r.FinishedAt),
-	}, func(row pgx.Row) (err error) {
-		t, err = scanTask(row)
-		return err
+	fr := finishRow{id: id, r: r, errCode: errCode, errMsg: errMsg, finishedAt: ts(r.FinishedAt)}
+	err := s.batch.do(ctx, &op{
+		sql: finishTaskSQL,
+		args: []any{
+			id, string(r.Status), nullJSON(r.Output), errCode, errMsg, null(r.Model), null(r.Provider),
+			r.InputTokens, r.OutputTokens, r.CostMicros, fr.finishedAt,
+		},
+		multi: finishMany, row: fr,
+		scan: func(row pgx.Row) (err error) {
+			t, err = scanTask(row)
+			return err
+		},
 	})
 	if err == nil {
 		return t, true, nil
