@@ -180,6 +180,12 @@ func (b *batcher) run(ctx context.Context, ops []*op) error {
 		}
 		b.multis.Add(1)
 		sql, args := m.build(group)
+		if group[0].scan == nil {
+			// Writes without a result (inserts): the statement succeeds for all or fails
+			// for all, and a failure runs each call alone.
+			batch.Queue(sql, args...).Exec(func(pgconn.CommandTag) error { return nil })
+			continue
+		}
 		batch.Queue(sql, args...).Query(func(rows pgx.Rows) error { return dispatch(rows, group) })
 	}
 	return b.pool.SendBatch(ctx, batch).Close()

@@ -15,15 +15,38 @@ const deliveryCols = `id, tenant_id, task_id, webhook_id, event_type, url, attem
 // id store.ErrConflict.
 func (s *Store) RecordDelivery(ctx context.Context, d *store.Delivery) error {
 	d.CreatedAt = ts(d.CreatedAt)
-	err := s.relaxed.exec(ctx, `INSERT INTO webhook_deliveries (`+deliveryCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		d.ID, d.TenantID, d.TaskID, d.WebhookID, d.EventType, d.URL, d.Attempt, d.StatusCode,
-		d.Error, d.Succeeded, d.Final, d.DurationMS, d.CreatedAt)
+	err := s.relaxed.do(ctx, &op{
+		sql: `INSERT INTO webhook_deliveries (` + deliveryCols + `)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		args: []any{d.ID, d.TenantID, d.TaskID, d.WebhookID, d.EventType, d.URL, d.Attempt, d.StatusCode,
+			d.Error, d.Succeeded, d.Final, d.DurationMS, d.CreatedAt},
+		multi: deliveryMany, row: d,
+	})
 	if err != nil {
 		return fmt.Errorf("record delivery: %w", translate(err))
 	}
 	return nil
 }
+
+// deliveryMany records many delivery attempts in one INSERT.
+var deliveryMany = &multi{build: func(ops []*op) (string, []any) {
+	n := len(ops)
+	ids, tenants, tasks, hooks, types, urls, errs := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	attempts, codes := make([]int32, n), make([]int32, n)
+	oks, finals := make([]bool, n), make([]bool, n)
+	durations := make([]int64, n)
+	created := make([]time.Time, n)
+	for i, o := range ops {
+		d := o.row.(*store.Delivery)
+		ids[i], tenants[i], tasks[i], hooks[i], types[i], urls[i], errs[i] = d.ID, d.TenantID, d.TaskID, d.WebhookID, d.EventType, d.URL, d.Error
+		attempts[i], codes[i], oks[i], finals[i], durations[i], created[i] = int32(d.Attempt), int32(d.StatusCode), d.Succeeded, d.Final, d.DurationMS, d.CreatedAt
+	}
+	return `INSERT INTO webhook_deliveries (` + deliveryCols + `)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+			$7::int4[], $8::int4[], $9::text[], $10::bool[], $11::bool[], $12::int8[], $13::timestamptz[])`,
+		[]any{ids, tenants, tasks, hooks, types, urls, attempts, codes, errs, oks, finals, durations, created}
+}}
 
 // ListDeliveries returns the attempts for the tenant's task, oldest first, in one query that
 // also tells an unknown (or another tenant's) task, store.ErrNotFound, from a task without

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -313,4 +314,48 @@ func TestMultiRowStartsAndFinishes(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, postgres.Multis(s), int64(2), "concurrent calls never shared a multi-row statement")
+}
+
+// Concurrent delivery records share one INSERT; one for an unknown task fails alone.
+func TestMultiRowDeliveriesIsolateFailures(t *testing.T) {
+	t.Parallel()
+	s := pgtest.New(t)
+	ctx := t.Context()
+	ten := &store.Tenant{ID: store.NewID("ten"), Name: "a", Tier: "pro", WebhookSecret: "whsec_x", CreatedAt: time.Now()}
+	require.NoError(t, s.CreateTenant(ctx, ten))
+	tk := &store.Task{ID: store.NewID("tsk"), TenantID: ten.ID, Agent: "echo", Input: json.RawMessage(`{}`), CreatedAt: time.Now()}
+	_, _, err := s.CreateTask(ctx, tk)
+	require.NoError(t, err)
+	want := 0
+	for round := 0; round < 20 && postgres.Multis(s) == 0; round++ {
+		var wg sync.WaitGroup
+		var stored atomic.Int64
+		for i := range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				task := tk.ID
+				if i%16 == 0 {
+					task = "tsk_unknown"
+				}
+				err := s.RecordDelivery(ctx, &store.Delivery{ID: store.NewID("dlv"), TenantID: ten.ID, TaskID: task,
+					WebhookID: "evt_" + tk.ID, EventType: "task.succeeded", URL: "https://example.com/hook",
+					Attempt: i + 1, StatusCode: 500, Error: "boom", DurationMS: int64(i), CreatedAt: time.Now()})
+				if task != tk.ID {
+					require.ErrorIs(t, err, store.ErrNotFound)
+					return
+				}
+				require.NoError(t, err)
+				stored.Add(1)
+			}()
+		}
+		wg.Wait()
+		want += int(stored.Load())
+	}
+	require.Positive(t, postgres.Multis(s), "64 concurrent records never shared an INSERT")
+	got, err := s.ListDeliveries(ctx, ten.ID, tk.ID)
+	require.NoError(t, err)
+	require.Len(t, got, want)
+	require.Equal(t, "boom", got[0].Error)
+	require.Equal(t, 500, got[0].StatusCode)
 }
