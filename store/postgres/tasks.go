@@ -138,6 +138,44 @@ WITH claim AS (
 )
 SELECT task_id FROM claim`
 
+// fresh reports whether t is a new submission — nothing run, nothing recorded — which is
+// what the multi-row insert writes.
+func fresh(t *store.Task) bool {
+	return t.Output == nil && t.Error == nil && t.Model == "" && t.Provider == "" && t.InputTokens == 0 &&
+		t.OutputTokens == 0 && t.CostMicros == 0 && t.Attempts == 0 && t.RequestHash == nil && !t.CancelRequested &&
+		t.LeaseUntil == nil && t.StartedAt == nil && t.FinishedAt == nil && t.PublishedAt == nil
+}
+
+type newTaskRow struct {
+	t    *store.Task
+	meta []byte
+}
+
+// createMany inserts many fresh tasks (no idempotency key) in one statement.
+var createMany = &multi{build: func(ops []*op) (string, []any) {
+	n := len(ops)
+	ids, tenants, agents, inputs, metas, quals, traces := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	hooks := make([]*string, n)
+	maxAttempts := make([]int32, n)
+	maxCosts := make([]*int64, n)
+	created := make([]time.Time, n)
+	for i, o := range ops {
+		r := o.row.(newTaskRow)
+		t := r.t
+		ids[i], tenants[i], agents[i], inputs[i], metas[i] = t.ID, t.TenantID, t.Agent, string(t.Input), string(r.meta)
+		quals[i], traces[i], hooks[i], maxAttempts[i] = t.Quality, t.TraceID, null(t.WebhookURL), int32(t.MaxAttempts)
+		maxCosts[i], created[i] = t.MaxCostMicros, t.CreatedAt
+	}
+	return `INSERT INTO tasks (id, tenant_id, agent, status, input, max_attempts, metadata, webhook_url,
+			quality, max_cost_micros, trace_id, created_at)
+		SELECT vid, vtenant, vagent, 'queued', vinput::json, vmax, vmeta::jsonb, vhook, vquality, vcost, vtrace, vcreated
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[],
+			$8::text[], $9::int8[], $10::text[], $11::timestamptz[])
+			AS v(vid, vtenant, vagent, vinput, vmax, vmeta, vhook, vquality, vcost, vtrace, vcreated)`,
+		[]any{ids, tenants, agents, inputs, maxAttempts, metas, hooks, quals, maxCosts, traces, created}
+}}
+
 // CreateTask inserts t as queued: one INSERT without an idempotency key; with one, one
 // statement that claims the key (race-safe), plus one read of the existing task when the key
 // was already taken within 24 hours of t.CreatedAt.
@@ -163,7 +201,11 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) (*store.Task, boo
 		t.CancelRequested, t.LeaseUntil, t.CreatedAt, t.StartedAt, t.FinishedAt, t.PublishedAt,
 	}
 	if t.IdempotencyKey == "" {
-		if err := s.batch.exec(ctx, createTaskSQL, args...); err != nil {
+		o := &op{sql: createTaskSQL, args: args}
+		if fresh(t) {
+			o.multi, o.row = createMany, newTaskRow{t: t, meta: meta}
+		}
+		if err := s.batch.do(ctx, o); err != nil {
 			return nil, false, fmt.Errorf("create task: %w", translate(err))
 		}
 		return t, false, nil
