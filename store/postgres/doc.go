@@ -15,7 +15,9 @@
 //
 // Group commit: concurrent calls of the hot paths queue up while earlier flushes run and go to
 // the server together as one pipelined batch — one round trip, one transaction, one WAL
-// flush (batch.go). Submits and terminal states wait for their WAL flush (202 means durable;
+// flush (batch.go); calls of one kind in a flush (fresh submits, starts, finishes, delivery
+// records) run as one multi-row statement over arrays, each row tied back to its call, so a
+// busy worker pays PostgreSQL's per-statement cost once per flush. Submits and terminal states wait for their WAL flush (202 means durable;
 // a result is final). Starts, heartbeats, publish marks and delivery records commit with
 // synchronous_commit off: a database crash may lose the last fraction of a second of them,
 // which the design absorbs (a lost start or heartbeat is redone by the lease and the
