@@ -466,14 +466,18 @@ WITH done AS (
 		lease_until = NULL
 	WHERE id = $1 AND status NOT IN ` + terminalSQL + `
 	RETURNING ` + taskCols + `
-), usage AS (
+` + usageFromDone + `
+SELECT ` + taskCols + ` FROM done`
+
+// usageFromDone records the usage of every task a "done" CTE finished: one record per
+// terminal task, in the statement that made it terminal.
+const usageFromDone = `), usage AS (
 	INSERT INTO usage_records (task_id, tenant_id, agent, status, provider, model,
 		input_tokens, output_tokens, cost_micros, created_at)
 	SELECT id, tenant_id, agent, status, coalesce(provider, ''), coalesce(model, ''),
 		input_tokens, output_tokens, cost_micros, finished_at
 	FROM done
-)
-SELECT ` + taskCols + ` FROM done`
+)`
 
 type finishRow struct {
 	id              string
@@ -521,13 +525,7 @@ WITH v AS (
 	FROM v
 	WHERE id = v.vid AND status NOT IN ` + terminalSQL + `
 	RETURNING v.vord, ` + taskCols + `
-), usage AS (
-	INSERT INTO usage_records (task_id, tenant_id, agent, status, provider, model,
-		input_tokens, output_tokens, cost_micros, created_at)
-	SELECT id, tenant_id, agent, status, coalesce(provider, ''), coalesce(model, ''),
-		input_tokens, output_tokens, cost_micros, finished_at
-	FROM done
-)
+` + usageFromDone + `
 SELECT vord::text, ` + taskCols + ` FROM done`, []any{ids, statuses, outputs, codes, msgs, models, providers, ins, outs, costs, finished, ordinals(n)}
 }}
 
