@@ -92,18 +92,11 @@ func (a *app) tenants(ctx context.Context, argv []string) error {
 	case "get":
 		s := tenantsGetSpec
 		fs := a.flags(s)
-		pos, err := a.parse(fs, s, rest)
+		c, id, err := a.target(s, fs, rest, "TENANT_ID", adminToken)
 		if err != nil {
 			return err
 		}
-		if err := args(s, pos, 1, "TENANT_ID"); err != nil {
-			return err
-		}
-		c, err := a.clientFor(s.name, adminToken)
-		if err != nil {
-			return err
-		}
-		t, err := c.GetTenant(ctx, pos[0])
+		t, err := c.GetTenant(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -235,14 +228,7 @@ func (a *app) keys(ctx context.Context, argv []string) error {
 		s := keysCreateSpec
 		fs := a.flags(s)
 		name := fs.String("name", "", "a `name` for the key, such as ci")
-		pos, err := a.parse(fs, s, rest)
-		if err != nil {
-			return err
-		}
-		if err := args(s, pos, 1, "TENANT_ID"); err != nil {
-			return err
-		}
-		c, err := a.clientFor(s.name, adminToken)
+		c, id, err := a.target(s, fs, rest, "TENANT_ID", adminToken)
 		if err != nil {
 			return err
 		}
@@ -250,7 +236,7 @@ func (a *app) keys(ctx context.Context, argv []string) error {
 		if *name != "" {
 			opts = &client.APIKeyOpts{Name: *name}
 		}
-		k, err := c.CreateAPIKey(ctx, pos[0], opts)
+		k, err := c.CreateAPIKey(ctx, id, opts)
 		if err != nil {
 			return err
 		}
@@ -264,24 +250,17 @@ func (a *app) keys(ctx context.Context, argv []string) error {
 	case "revoke":
 		s := keysRevokeSpec
 		fs := a.flags(s)
-		pos, err := a.parse(fs, s, rest)
+		c, id, err := a.target(s, fs, rest, "KEY_ID", adminToken)
 		if err != nil {
 			return err
 		}
-		if err := args(s, pos, 1, "KEY_ID"); err != nil {
-			return err
-		}
-		c, err := a.clientFor(s.name, adminToken)
-		if err != nil {
-			return err
-		}
-		if err := c.RevokeAPIKey(ctx, pos[0]); err != nil {
+		if err := c.RevokeAPIKey(ctx, id); err != nil {
 			return err
 		}
 		if a.g.json {
-			return a.printJSON(map[string]any{"id": pos[0], "revoked": true})
+			return a.printJSON(map[string]any{"id": id, "revoked": true})
 		}
-		_, err = fmt.Fprintf(a.stdout, "revoked %s\n", pos[0])
+		_, err = fmt.Fprintf(a.stdout, "revoked %s\n", id)
 		return err
 	default:
 		return usageErr(keysSpec.name, "unknown command %q", sub)

@@ -119,6 +119,24 @@ func (a *app) clientFor(cmd string, cred credential) (*client.Client, error) {
 	return a.client()
 }
 
+// target parses a command that takes one positional argument (named what, such as TASK_ID)
+// and returns it with a client holding the credential the command needs; fs may carry the
+// command's own flags.
+func (a *app) target(s spec, fs *flag.FlagSet, argv []string, what string, cred credential) (*client.Client, string, error) {
+	pos, err := a.parse(fs, s, argv)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := args(s, pos, 1, what); err != nil {
+		return nil, "", err
+	}
+	c, err := a.clientFor(s.name, cred)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, pos[0], nil
+}
+
 // spec documents a command for its -h.
 type spec struct {
 	name     string // "tenants create"

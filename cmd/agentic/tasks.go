@@ -188,18 +188,11 @@ func (a *app) get(ctx context.Context, argv []string) error {
 	s := getSpec
 	fs := a.flags(s)
 	wait := fs.Duration("wait", 0, "wait up to this `duration` for the task to finish")
-	pos, err := a.parse(fs, s, argv)
+	c, id, err := a.target(s, fs, argv, "TASK_ID", apiKey)
 	if err != nil {
 		return err
 	}
-	if err := args(s, pos, 1, "TASK_ID"); err != nil {
-		return err
-	}
-	c, err := a.clientFor(s.name, apiKey)
-	if err != nil {
-		return err
-	}
-	task, err := c.WaitTask(ctx, pos[0], *wait)
+	task, err := c.WaitTask(ctx, id, *wait)
 	if err != nil {
 		return err
 	}
@@ -221,19 +214,12 @@ succeeds and 1 when it fails or is canceled.`,
 func (a *app) watch(ctx context.Context, argv []string) error {
 	s := watchSpec
 	fs := a.flags(s)
-	pos, err := a.parse(fs, s, argv)
-	if err != nil {
-		return err
-	}
-	if err := args(s, pos, 1, "TASK_ID"); err != nil {
-		return err
-	}
-	c, err := a.clientFor(s.name, apiKey)
+	c, id, err := a.target(s, fs, argv, "TASK_ID", apiKey)
 	if err != nil {
 		return err
 	}
 	var last *client.Task
-	for ev, err := range c.Events(ctx, pos[0]) {
+	for ev, err := range c.Events(ctx, id) {
 		if err != nil {
 			return err
 		}
@@ -280,18 +266,11 @@ a task that has already finished fails (task_finished, exit status 1).`,
 func (a *app) cancel(ctx context.Context, argv []string) error {
 	s := cancelSpec
 	fs := a.flags(s)
-	pos, err := a.parse(fs, s, argv)
+	c, id, err := a.target(s, fs, argv, "TASK_ID", apiKey)
 	if err != nil {
 		return err
 	}
-	if err := args(s, pos, 1, "TASK_ID"); err != nil {
-		return err
-	}
-	c, err := a.clientFor(s.name, apiKey)
-	if err != nil {
-		return err
-	}
-	task, err := c.CancelTask(ctx, pos[0])
+	task, err := c.CancelTask(ctx, id)
 	if err != nil {
 		return err
 	}
