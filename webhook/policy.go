@@ -23,9 +23,11 @@ func ParsePolicy(allow string) (Policy, error) {
 		}
 		p.Allow = append(p.Allow, e)
 	}
-	if _, err := p.compile(); err != nil {
+	list, err := p.compile()
+	if err != nil {
 		return Policy{}, err
 	}
+	p.compiled = &list
 	return p, nil
 }
 
@@ -36,6 +38,9 @@ type allowList struct {
 }
 
 func (p Policy) compile() (allowList, error) {
+	if p.compiled != nil {
+		return *p.compiled, nil
+	}
 	var a allowList
 	for _, raw := range p.Allow {
 		e := strings.TrimSpace(raw)

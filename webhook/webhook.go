@@ -27,6 +27,9 @@ type Policy struct {
 	// Resolver resolves host names, at submit (CheckURL) and at dial (Sender); nil means
 	// net.DefaultResolver. Tests inject one.
 	Resolver Resolver
+
+	// compiled is Allow parsed once, by ParsePolicy: CheckURL runs on every submit.
+	compiled *allowList
 }
 
 // ResolverFunc adapts a function to Resolver; handy for tests.
