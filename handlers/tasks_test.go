@@ -230,3 +230,30 @@ var errProvider = errorString("upstream unavailable")
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// The crash between the terminal write and its event: the task is finished in the store but
+// its task.* event never went out. The message comes back (the worker never acked it), and
+// the event is published then — webhooks stay at least once.
+func TestFinishedTaskWithLostEventIsAnnounced(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 5*time.Second)
+	task := h.insert("echo", `{"lost":"event"}`)
+	now := time.Now()
+	_, err := h.store.StartTask(context.Background(), task.ID, now, now.Add(time.Minute))
+	require.NoError(t, err)
+	_, applied, err := h.store.FinishTask(context.Background(), task.ID, store.Result{
+		Status: store.StatusSucceeded, Output: json.RawMessage(`{"lost":"event"}`), FinishedAt: now})
+	require.NoError(t, err)
+	require.True(t, applied)
+	require.Zero(t, h.streamMessages(h.names.EventsStream(), h.names.EventSubject("task.succeeded")))
+
+	require.NoError(t, h.pub.PublishTask(context.Background(), task))
+	h.runTasks(h.tasksConfig(llm.SimConfig{}, 5*time.Second), time.Second)
+	require.Eventually(t, func() bool {
+		return h.streamMessages(h.names.EventsStream(), h.names.EventSubject("task.succeeded")) == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	got, err := h.store.LoadTask(context.Background(), task.ID)
+	require.NoError(t, err)
+	require.Equal(t, 1, got.Attempts, "the finished task did not run again")
+	require.Equal(t, 1, h.count(`SELECT count(*) FROM usage_records WHERE task_id = $1`, task.ID))
+}
