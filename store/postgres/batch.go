@@ -35,6 +35,7 @@ type batcher struct {
 	inflight int
 	batches  atomic.Int64 // flushes of more than one statement, for tests
 	multis   atomic.Int64 // multi-row statements sent, for tests
+	calls    atomic.Int64 // calls queued, for tests
 }
 
 // op is one queued statement. scan, when set, reads its single row (pgx.ErrNoRows is a
@@ -85,6 +86,7 @@ func (b *batcher) do(ctx context.Context, o *op) error {
 		return err
 	}
 	o.done = make(chan struct{})
+	b.calls.Add(1)
 	b.mu.Lock()
 	b.queue = append(b.queue, o)
 	if b.inflight < b.maxInflight {

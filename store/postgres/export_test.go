@@ -29,3 +29,6 @@ func CommitSettings(t *testing.T, s *Store) (relaxed, durable string) {
 	}
 	return setting(s.relaxed), setting(s.batch)
 }
+
+// Calls reports how many calls went through the durable and the relaxed batcher.
+func Calls(s *Store) (durable, relaxed int64) { return s.batch.calls.Load(), s.relaxed.calls.Load() }

@@ -359,3 +359,35 @@ func TestMultiRowDeliveriesIsolateFailures(t *testing.T) {
 	require.Equal(t, "boom", got[0].Error)
 	require.Equal(t, 500, got[0].StatusCode)
 }
+
+// 202 means durable and a result is final: submits and terminal states go through the
+// batcher that waits for the WAL flush; only starts, heartbeats, publish marks and delivery
+// records may skip it.
+func TestDurableWritesWaitForTheWALFlush(t *testing.T) {
+	t.Parallel()
+	s := pgtest.New(t)
+	ctx := t.Context()
+	ten := &store.Tenant{ID: store.NewID("ten"), Name: "a", Tier: "pro", WebhookSecret: "whsec_x", CreatedAt: time.Now()}
+	require.NoError(t, s.CreateTenant(ctx, ten))
+	step := func(name string, wantDurable, wantRelaxed int64, f func()) {
+		d0, r0 := postgres.Calls(s)
+		f()
+		d1, r1 := postgres.Calls(s)
+		require.Equal(t, wantDurable, d1-d0, "%s: durable calls", name)
+		require.Equal(t, wantRelaxed, r1-r0, "%s: relaxed calls", name)
+	}
+	tk := &store.Task{ID: store.NewID("tsk"), TenantID: ten.ID, Agent: "echo", Input: json.RawMessage(`{}`), CreatedAt: time.Now()}
+	step("CreateTask", 1, 0, func() { _, _, err := s.CreateTask(ctx, tk); require.NoError(t, err) })
+	step("MarkPublished", 0, 1, func() { require.NoError(t, s.MarkPublished(ctx, []string{tk.ID}, time.Now())) })
+	now := time.Now()
+	step("StartTask", 0, 1, func() { _, err := s.StartTask(ctx, tk.ID, now, now.Add(time.Minute)); require.NoError(t, err) })
+	step("Heartbeat", 0, 1, func() { _, err := s.Heartbeat(ctx, tk.ID, now.Add(2*time.Minute)); require.NoError(t, err) })
+	step("FinishTask", 1, 0, func() {
+		_, _, err := s.FinishTask(ctx, tk.ID, store.Result{Status: store.StatusSucceeded, Output: json.RawMessage(`{}`), FinishedAt: time.Now()})
+		require.NoError(t, err)
+	})
+	step("RecordDelivery", 0, 1, func() {
+		require.NoError(t, s.RecordDelivery(ctx, &store.Delivery{ID: store.NewID("dlv"), TenantID: ten.ID, TaskID: tk.ID,
+			WebhookID: "evt_" + tk.ID, EventType: "task.succeeded", URL: "https://example.com", Attempt: 1, CreatedAt: time.Now()}))
+	})
+}
