@@ -54,6 +54,24 @@ type Tenant struct {
 	// WebhookSecret is "whsec_" + base64(32 random bytes).
 	WebhookSecret string
 	CreatedAt     time.Time
+	// PreviousWebhookSecret is the secret the last rotation replaced ("" if never rotated),
+	// and WebhookSecretRotatedAt when; see WebhookSecrets.
+	PreviousWebhookSecret  string
+	WebhookSecretRotatedAt *time.Time
+}
+
+// WebhookSecretOverlap is how long after a rotation deliveries are still signed with the
+// previous secret too, so a receiver can switch secrets without rejecting any delivery.
+const WebhookSecretOverlap = 24 * time.Hour
+
+// WebhookSecrets returns the secrets a delivery at now is signed with: the current one and,
+// within WebhookSecretOverlap of a rotation, the previous one.
+func (t *Tenant) WebhookSecrets(now time.Time) []string {
+	if t.PreviousWebhookSecret != "" && t.WebhookSecretRotatedAt != nil &&
+		now.Before(t.WebhookSecretRotatedAt.Add(WebhookSecretOverlap)) {
+		return []string{t.WebhookSecret, t.PreviousWebhookSecret}
+	}
+	return []string{t.WebhookSecret}
 }
 
 // TenantPatch changes a tenant; nil fields stay as they are. ClearBudget sets the budget to none.
@@ -169,6 +187,10 @@ type Store interface {
 	CreateTenant(ctx context.Context, t *Tenant) error
 	GetTenant(ctx context.Context, id string) (*Tenant, error)
 	UpdateTenant(ctx context.Context, id string, p TenantPatch) (*Tenant, error)
+	// RotateWebhookSecret makes secret the tenant's webhook secret, keeping the one it
+	// replaces as PreviousWebhookSecret with WebhookSecretRotatedAt = at. ErrNotFound if the
+	// tenant is unknown.
+	RotateWebhookSecret(ctx context.Context, id, secret string, at time.Time) (*Tenant, error)
 
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	// APIKeyByHash returns the unrevoked key with that hash, or ErrNotFound.

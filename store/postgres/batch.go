@@ -46,6 +46,9 @@ type op struct {
 	scan func(pgx.Row) error
 	err  error
 	done chan struct{}
+	// scope is who the statement runs as; a flush enters each op's scope before its
+	// statement (the zero scope fails the op).
+	scope scope
 
 	// A call whose kind has a multi-row form runs, when others of its kind share the flush,
 	// as one row of a single statement over arrays instead of a statement of its own.
@@ -71,19 +74,22 @@ func newBatcher(pool *pgxpool.Pool, relaxed bool) *batcher {
 	return &batcher{pool: pool, relaxed: relaxed, maxInflight: max(1, min(n, 8)), maxBatch: 256}
 }
 
-// queryRow runs sql in the next flush and scans its row with scan.
-func (b *batcher) queryRow(ctx context.Context, sql string, args []any, scan func(pgx.Row) error) error {
-	return b.do(ctx, &op{sql: sql, args: args, scan: scan})
+// queryRow runs sql in sc in the next flush and scans its row with scan.
+func (b *batcher) queryRow(ctx context.Context, sc scope, sql string, args []any, scan func(pgx.Row) error) error {
+	return b.do(ctx, &op{sql: sql, args: args, scan: scan, scope: sc})
 }
 
-// exec runs sql in the next flush.
-func (b *batcher) exec(ctx context.Context, sql string, args ...any) error {
-	return b.do(ctx, &op{sql: sql, args: args})
+// exec runs sql in sc in the next flush.
+func (b *batcher) exec(ctx context.Context, sc scope, sql string, args ...any) error {
+	return b.do(ctx, &op{sql: sql, args: args, scope: sc})
 }
 
 func (b *batcher) do(ctx context.Context, o *op) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if o.scope.role == "" {
+		return errNoScope
 	}
 	o.done = make(chan struct{})
 	b.calls.Add(1)
@@ -145,37 +151,50 @@ func (b *batcher) flush(ops []*op) {
 	}
 }
 
-// run sends ops as one pipelined batch: one round trip, one implicit transaction. A scan's
+// groupKey gathers the calls one multi-row statement can answer: one kind, one scope (a
+// tenant's rows are written as that tenant).
+type groupKey struct {
+	m  *multi
+	sc scope
+}
+
+// run sends ops as one pipelined batch: one round trip, one implicit transaction. Each
+// statement runs in its op's scope, entered (SET LOCAL) just before it. A scan's
 // pgx.ErrNoRows is left in its op, not returned.
 func (b *batcher) run(ctx context.Context, ops []*op) error {
-	if len(ops) == 1 && !b.relaxed {
-		o := ops[0]
-		if o.scan == nil {
-			_, err := b.pool.Exec(ctx, o.sql, o.args...)
-			return err
-		}
-		o.err = o.scan(b.pool.QueryRow(ctx, o.sql, o.args...))
-		if errors.Is(o.err, pgx.ErrNoRows) {
-			return nil
-		}
-		return o.err
-	}
 	batch := &pgx.Batch{}
 	if b.relaxed {
 		batch.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
 	}
-	var groups map[*multi][]*op
+	var current scope
+	enter := func(sc scope) {
+		if sc != current {
+			queueScope(batch, sc)
+			current = sc
+		}
+	}
+	var (
+		groups map[groupKey][]*op
+		keys   []groupKey // in first-seen order, so a flush's statements keep a stable order
+	)
 	for _, o := range ops {
 		if o.multi != nil {
+			k := groupKey{o.multi, o.scope}
 			if groups == nil {
-				groups = map[*multi][]*op{}
+				groups = map[groupKey][]*op{}
 			}
-			groups[o.multi] = append(groups[o.multi], o)
+			if _, seen := groups[k]; !seen {
+				keys = append(keys, k)
+			}
+			groups[k] = append(groups[k], o)
 			continue
 		}
+		enter(o.scope)
 		queueOne(batch, o)
 	}
-	for m, group := range groups {
+	for _, k := range keys {
+		group, m := groups[k], k.m
+		enter(k.sc)
 		if len(group) == 1 {
 			queueOne(batch, group[0])
 			continue

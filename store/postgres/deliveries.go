@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/agentic-run/agentic/store"
 )
 
@@ -20,7 +22,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d *store.Delivery) error {
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		args: []any{d.ID, d.TenantID, d.TaskID, d.WebhookID, d.EventType, d.URL, d.Attempt, d.StatusCode,
 			d.Error, d.Succeeded, d.Final, d.DurationMS, d.CreatedAt},
-		multi: deliveryMany, row: d,
+		multi: deliveryMany, row: d, scope: system,
 	})
 	if err != nil {
 		return fmt.Errorf("record delivery: %w", translate(err))
@@ -52,43 +54,39 @@ var deliveryMany = &multi{build: func(ops []*op) (string, []any) {
 // also tells an unknown (or another tenant's) task, store.ErrNotFound, from a task without
 // deliveries, an empty list.
 func (s *Store) ListDeliveries(ctx context.Context, tenantID, taskID string) ([]*store.Delivery, error) {
-	rows, err := s.pool.Query(ctx, `
+	found := false
+	out := []*store.Delivery{}
+	err := s.query(ctx, tenant(tenantID), `
 		SELECT d.id, d.tenant_id, d.task_id, d.webhook_id, d.event_type, d.url, d.attempt,
 			d.status_code, d.error, d.succeeded, d.final, d.duration_ms, d.created_at
 		FROM tasks t
 		LEFT JOIN webhook_deliveries d ON d.task_id = t.id AND d.tenant_id = t.tenant_id
 		WHERE t.id = $1 AND t.tenant_id = $2
-		ORDER BY d.created_at, d.id`, taskID, tenantID)
-	if err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", translate(err))
-	}
-	defer rows.Close()
-	found := false
-	out := []*store.Delivery{}
-	for rows.Next() {
+		ORDER BY d.created_at, d.id`, []any{taskID, tenantID}, func(rows pgx.Rows) error {
 		found = true
 		var (
-			id, tenant, task, webhookID, eventType, url, errText *string
-			attempt, statusCode                                  *int
-			succeeded, final                                     *bool
-			durationMS                                           *int64
-			createdAt                                            *time.Time
-			d                                                    store.Delivery
+			id, owner, task, webhookID, eventType, url, errText *string
+			attempt, statusCode                                 *int
+			succeeded, final                                    *bool
+			durationMS                                          *int64
+			createdAt                                           *time.Time
+			d                                                   store.Delivery
 		)
-		if err := rows.Scan(&id, &tenant, &task, &webhookID, &eventType, &url, &attempt,
+		if err := rows.Scan(&id, &owner, &task, &webhookID, &eventType, &url, &attempt,
 			&statusCode, &errText, &succeeded, &final, &durationMS, &createdAt); err != nil {
-			return nil, fmt.Errorf("list deliveries: %w", translate(err))
+			return err
 		}
 		if id == nil { // the task's row without deliveries
-			continue
+			return nil
 		}
-		d.ID, d.TenantID, d.TaskID, d.WebhookID = *id, *tenant, *task, *webhookID
+		d.ID, d.TenantID, d.TaskID, d.WebhookID = *id, *owner, *task, *webhookID
 		d.EventType, d.URL, d.Error = *eventType, *url, *errText
 		d.Attempt, d.StatusCode, d.Succeeded, d.Final, d.DurationMS = *attempt, *statusCode, *succeeded, *final, *durationMS
 		d.CreatedAt = createdAt.UTC()
 		out = append(out, &d)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", translate(err))
 	}
 	if !found {
@@ -101,7 +99,8 @@ func (s *Store) ListDeliveries(ctx context.Context, tenantID, taskID string) ([]
 // implements storetest.UsageCounter.
 func (s *Store) UsageRecordCount(ctx context.Context, taskID string) (int, error) {
 	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM usage_records WHERE task_id = $1`, taskID).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, system, `SELECT count(*) FROM usage_records WHERE task_id = $1`, []any{taskID},
+		func(row pgx.Row) error { return row.Scan(&n) }); err != nil {
 		return 0, fmt.Errorf("usage record count: %w", translate(err))
 	}
 	return n, nil

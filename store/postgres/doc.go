@@ -27,5 +27,16 @@
 // Errors never carry pgx types: no rows is store.ErrNotFound, a unique violation
 // store.ErrConflict, a reference to a missing tenant or task store.ErrNotFound.
 //
-// Row-level security is not enabled yet: every tenant-facing query filters by tenant id.
+// Row-level security (migration 00003, scope.go) is the second wall behind the queries' own
+// tenant filters. Every table holding tenant data has policies, FORCEd so they bind the
+// owner too. Each statement runs, for its one transaction, as one of two roles entered with
+// set_config('role', …, true) in the same pipelined round trip: tenant-facing methods (those
+// that take a tenant id: CreateTask, GetTask, ListTasks, CancelTask, ListDeliveries) as
+// agentic_tenant with agentic.tenant_id set to that tenant, whose policies admit only its
+// rows; the rest (workers, dispatchers, the outbox, admin and API-key lookup) as
+// agentic_system. Neither role can log in, owns a table or has BYPASSRLS, and no setting
+// widens what the tenant role sees. The login in DATABASE_URL must be a member of both (the
+// migration grants it) and, in production, no superuser: superusers bypass every policy. A
+// statement sent without a role — a bug — runs as that login, which the forced policies
+// leave with no rows at all.
 package postgres

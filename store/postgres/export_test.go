@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -23,7 +24,7 @@ func Multis(s *Store) int64 { return s.batch.multis.Load() + s.relaxed.multis.Lo
 func CommitSettings(t *testing.T, s *Store) (relaxed, durable string) {
 	setting := func(b *batcher) string {
 		var v string
-		require.NoError(t, b.queryRow(t.Context(), `SELECT current_setting('synchronous_commit')`, nil,
+		require.NoError(t, b.queryRow(t.Context(), system, `SELECT current_setting('synchronous_commit')`, nil,
 			func(row pgx.Row) error { return row.Scan(&v) }))
 		return v
 	}
@@ -32,3 +33,35 @@ func CommitSettings(t *testing.T, s *Store) (relaxed, durable string) {
 
 // Calls reports how many calls went through the durable and the relaxed batcher.
 func Calls(s *Store) (durable, relaxed int64) { return s.batch.calls.Load(), s.relaxed.calls.Load() }
+
+// AsTenant runs setup and then sql as the tenant role with tenantID set for the transaction —
+// the way every tenant-facing statement of the store runs — and returns the rows' first
+// column as text. setup statements (set_config calls, say) run first in the same transaction.
+func AsTenant(t *testing.T, s *Store, tenantID, sql string, setup ...string) ([]string, error) {
+	return as(t, s, tenant(tenantID), sql, setup)
+}
+
+// AsSystem is AsTenant for the cross-tenant role.
+func AsSystem(t *testing.T, s *Store, sql string) ([]string, error) {
+	return as(t, s, system, sql, nil)
+}
+
+func as(t *testing.T, s *Store, sc scope, sql string, setup []string) ([]string, error) {
+	var out []string
+	err := s.scoped(t.Context(), sc, func(b *pgx.Batch) {
+		for _, q := range setup {
+			b.Queue(q)
+		}
+		b.Queue(sql).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				v, err := rows.Values()
+				if err != nil {
+					return err
+				}
+				out = append(out, fmt.Sprint(v[0]))
+			}
+			return rows.Err()
+		})
+	})
+	return out, err
+}

@@ -55,17 +55,27 @@ func scanTask(row pgx.Row) (*store.Task, error) {
 	return &t, nil
 }
 
-func collectTasks(rows pgx.Rows) ([]*store.Task, error) {
-	defer rows.Close()
+// taskRow runs sql in sc and scans the one task it returns; no row is pgx.ErrNoRows.
+func (s *Store) taskRow(ctx context.Context, sc scope, sql string, args ...any) (*store.Task, error) {
+	var t *store.Task
+	err := s.queryRow(ctx, sc, sql, args, func(row pgx.Row) (err error) {
+		t, err = scanTask(row)
+		return err
+	})
+	return t, err
+}
+
+// tasks runs sql in sc and scans the tasks it returns.
+func (s *Store) tasks(ctx context.Context, sc scope, sql string, args ...any) ([]*store.Task, error) {
 	var out []*store.Task
-	for rows.Next() {
+	err := s.query(ctx, sc, sql, args, func(rows pgx.Rows) error {
 		t, err := scanTask(rows)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			out = append(out, t)
 		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+		return err
+	})
+	return out, err
 }
 
 func deref(s *string) string {
@@ -201,7 +211,7 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) (*store.Task, boo
 		t.CancelRequested, t.LeaseUntil, t.CreatedAt, t.StartedAt, t.FinishedAt, t.PublishedAt,
 	}
 	if t.IdempotencyKey == "" {
-		o := &op{sql: createTaskSQL, args: args}
+		o := &op{sql: createTaskSQL, args: args, scope: tenant(t.TenantID)}
 		if fresh(t) {
 			o.multi, o.row = createMany, newTaskRow{t: t, meta: meta}
 		}
@@ -211,13 +221,14 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) (*store.Task, boo
 		return t, false, nil
 	}
 	var winner string
-	if err := s.pool.QueryRow(ctx, createIdempotentTaskSQL, args...).Scan(&winner); err != nil {
+	if err := s.queryRow(ctx, tenant(t.TenantID), createIdempotentTaskSQL, args,
+		func(row pgx.Row) error { return row.Scan(&winner) }); err != nil {
 		return nil, false, fmt.Errorf("create task: %w", translate(err))
 	}
 	if winner == t.ID {
 		return t, false, nil
 	}
-	existing, err := s.LoadTask(ctx, winner)
+	existing, err := s.GetTask(ctx, t.TenantID, winner)
 	if err != nil {
 		return nil, false, fmt.Errorf("create task: idempotency key taken by %s: %w", winner, err)
 	}
@@ -226,8 +237,8 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) (*store.Task, boo
 
 // GetTask returns the tenant's task, or store.ErrNotFound (also for another tenant's task).
 func (s *Store) GetTask(ctx context.Context, tenantID, id string) (*store.Task, error) {
-	t, err := scanTask(s.pool.QueryRow(ctx,
-		`SELECT `+taskCols+` FROM tasks WHERE id = $1 AND tenant_id = $2`, id, tenantID))
+	t, err := s.taskRow(ctx, tenant(tenantID),
+		`SELECT `+taskCols+` FROM tasks WHERE id = $1 AND tenant_id = $2`, id, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("get task: %w", translate(err))
 	}
@@ -236,7 +247,7 @@ func (s *Store) GetTask(ctx context.Context, tenantID, id string) (*store.Task, 
 
 // LoadTask returns any tenant's task; for workers and dispatchers only.
 func (s *Store) LoadTask(ctx context.Context, id string) (*store.Task, error) {
-	t, err := scanTask(s.pool.QueryRow(ctx, `SELECT `+taskCols+` FROM tasks WHERE id = $1`, id))
+	t, err := s.taskRow(ctx, system, `SELECT `+taskCols+` FROM tasks WHERE id = $1`, id)
 	if err != nil {
 		return nil, fmt.Errorf("load task: %w", translate(err))
 	}
@@ -251,11 +262,7 @@ func (s *Store) ListTasks(ctx context.Context, tenantID string, f store.TaskFilt
 	if err != nil {
 		return nil, "", fmt.Errorf("list tasks: %w", err)
 	}
-	rows, err := s.pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list tasks: %w", translate(err))
-	}
-	tasks, err := collectTasks(rows)
+	tasks, err := s.tasks(ctx, tenant(tenantID), sql, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list tasks: %w", translate(err))
 	}
@@ -309,7 +316,7 @@ func (s *Store) MarkPublished(ctx context.Context, ids []string, at time.Time) e
 	if len(ids) == 0 {
 		return nil
 	}
-	err := s.relaxed.exec(ctx,
+	err := s.relaxed.exec(ctx, system,
 		`UPDATE tasks SET published_at = $2 WHERE id = ANY($1) AND published_at IS NULL`, ids, ts(at))
 	if err != nil {
 		return fmt.Errorf("mark published: %w", translate(err))
@@ -326,11 +333,7 @@ const unpublishedSQL = `SELECT ` + taskCols + ` FROM tasks
 // oldest first, at most limit (clamped to 1..1000).
 func (s *Store) Unpublished(ctx context.Context, before time.Time, limit int) ([]*store.Task, error) {
 	limit = min(max(limit, 1), 1000)
-	rows, err := s.pool.Query(ctx, unpublishedSQL, ts(before), limit)
-	if err != nil {
-		return nil, fmt.Errorf("unpublished: %w", translate(err))
-	}
-	tasks, err := collectTasks(rows)
+	tasks, err := s.tasks(ctx, system, unpublishedSQL, ts(before), limit)
 	if err != nil {
 		return nil, fmt.Errorf("unpublished: %w", translate(err))
 	}
@@ -379,7 +382,7 @@ func (s *Store) StartTask(ctx context.Context, id string, at, leaseUntil time.Ti
 	var t *store.Task
 	leaseUntil = ts(leaseUntil)
 	err := s.relaxed.do(ctx, &op{
-		sql: startTaskSQL, args: []any{id, at, leaseUntil},
+		sql: startTaskSQL, args: []any{id, at, leaseUntil}, scope: system,
 		multi: startMany, row: startRow{id, at, leaseUntil},
 		scan: func(row pgx.Row) (err error) {
 			t, err = scanTask(row)
@@ -406,7 +409,7 @@ func (s *Store) StartTask(ctx context.Context, id string, at, leaseUntil time.Ti
 // requested. store.ErrTaskFinished if the task is no longer running.
 func (s *Store) Heartbeat(ctx context.Context, id string, leaseUntil time.Time) (bool, error) {
 	var cancel bool
-	err := s.relaxed.queryRow(ctx,
+	err := s.relaxed.queryRow(ctx, system,
 		`UPDATE tasks SET lease_until = $2 WHERE id = $1 AND status = 'running' RETURNING cancel_requested`,
 		[]any{id, ts(leaseUntil)}, func(row pgx.Row) error { return row.Scan(&cancel) })
 	if err == nil {
@@ -425,7 +428,7 @@ func (s *Store) Heartbeat(ctx context.Context, id string, leaseUntil time.Time) 
 // attempt StartTask counted (started_at is cleared again when no attempt remains). Releasing
 // a queued task is a no-op; store.ErrTaskFinished if terminal.
 func (s *Store) ReleaseTask(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `
+	tag, err := s.exec(ctx, system, `
 		UPDATE tasks SET
 			status = 'queued',
 			lease_until = NULL,
@@ -542,7 +545,7 @@ func (s *Store) FinishTask(ctx context.Context, id string, r store.Result) (*sto
 	var t *store.Task
 	fr := finishRow{id: id, r: r, errCode: errCode, errMsg: errMsg, finishedAt: ts(r.FinishedAt)}
 	err := s.batch.do(ctx, &op{
-		sql: finishTaskSQL,
+		sql: finishTaskSQL, scope: system,
 		args: []any{
 			id, string(r.Status), nullJSON(r.Output), errCode, errMsg, null(r.Model), null(r.Provider),
 			r.InputTokens, r.OutputTokens, r.CostMicros, fr.finishedAt,
@@ -596,7 +599,7 @@ const CancelMessage = "canceled by the client"
 // code "canceled"), a running one gets CancelRequested and stays running. store.ErrTaskFinished
 // if it is already terminal, store.ErrNotFound if unknown or another tenant's.
 func (s *Store) CancelTask(ctx context.Context, tenantID, id string, at time.Time) (*store.Task, error) {
-	t, err := scanTask(s.pool.QueryRow(ctx, cancelTaskSQL, tenantID, id, ts(at), CancelMessage))
+	t, err := s.taskRow(ctx, tenant(tenantID), cancelTaskSQL, tenantID, id, ts(at), CancelMessage)
 	if err == nil {
 		return t, nil
 	}

@@ -3,29 +3,58 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/agentic-run/agentic/store"
 )
 
-const tenantCols = `id, name, tier, monthly_budget_micros, webhook_secret, created_at`
+const tenantCols = `id, name, tier, monthly_budget_micros, webhook_secret, created_at,
+	previous_webhook_secret, webhook_secret_rotated_at`
 
 func scanTenant(row pgx.Row) (*store.Tenant, error) {
-	var t store.Tenant
-	if err := row.Scan(&t.ID, &t.Name, &t.Tier, &t.MonthlyBudgetMicros, &t.WebhookSecret, &t.CreatedAt); err != nil {
+	var (
+		t    store.Tenant
+		prev *string
+	)
+	if err := row.Scan(&t.ID, &t.Name, &t.Tier, &t.MonthlyBudgetMicros, &t.WebhookSecret, &t.CreatedAt,
+		&prev, &t.WebhookSecretRotatedAt); err != nil {
 		return nil, err
 	}
 	t.CreatedAt = t.CreatedAt.UTC()
+	t.PreviousWebhookSecret = deref(prev)
+	t.WebhookSecretRotatedAt = utcp(t.WebhookSecretRotatedAt)
 	return &t, nil
+}
+
+// tenantRow runs sql (as the system: tenants are admin's business) and scans its tenant.
+func (s *Store) tenantRow(ctx context.Context, sql string, args ...any) (*store.Tenant, error) {
+	var t *store.Tenant
+	err := s.queryRow(ctx, system, sql, args, func(row pgx.Row) (err error) {
+		t, err = scanTenant(row)
+		return err
+	})
+	return t, err
+}
+
+// apiKeyRow runs sql as the system and scans its key.
+func (s *Store) apiKeyRow(ctx context.Context, sql string, args ...any) (*store.APIKey, error) {
+	var k *store.APIKey
+	err := s.queryRow(ctx, system, sql, args, func(row pgx.Row) (err error) {
+		k, err = scanAPIKey(row)
+		return err
+	})
+	return k, err
 }
 
 // CreateTenant inserts t; ID, WebhookSecret and CreatedAt are set by the caller. A duplicate
 // id is store.ErrConflict.
 func (s *Store) CreateTenant(ctx context.Context, t *store.Tenant) error {
 	t.CreatedAt = ts(t.CreatedAt)
-	_, err := s.pool.Exec(ctx,
-		`INSERT INTO tenants (`+tenantCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+	_, err := s.exec(ctx, system,
+		`INSERT INTO tenants (id, name, tier, monthly_budget_micros, webhook_secret, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
 		t.ID, t.Name, t.Tier, t.MonthlyBudgetMicros, t.WebhookSecret, t.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("create tenant: %w", translate(err))
@@ -35,7 +64,7 @@ func (s *Store) CreateTenant(ctx context.Context, t *store.Tenant) error {
 
 // GetTenant returns the tenant, or store.ErrNotFound.
 func (s *Store) GetTenant(ctx context.Context, id string) (*store.Tenant, error) {
-	t, err := scanTenant(s.pool.QueryRow(ctx, `SELECT `+tenantCols+` FROM tenants WHERE id = $1`, id))
+	t, err := s.tenantRow(ctx, `SELECT `+tenantCols+` FROM tenants WHERE id = $1`, id)
 	if err != nil {
 		return nil, fmt.Errorf("get tenant: %w", translate(err))
 	}
@@ -44,7 +73,7 @@ func (s *Store) GetTenant(ctx context.Context, id string) (*store.Tenant, error)
 
 // UpdateTenant applies p in one statement and returns the tenant as it now stands.
 func (s *Store) UpdateTenant(ctx context.Context, id string, p store.TenantPatch) (*store.Tenant, error) {
-	t, err := scanTenant(s.pool.QueryRow(ctx, `
+	t, err := s.tenantRow(ctx, `
 		UPDATE tenants SET
 			tier = coalesce($2, tier),
 			monthly_budget_micros = CASE
@@ -53,9 +82,26 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, p store.TenantPatch
 				ELSE monthly_budget_micros END
 		WHERE id = $1
 		RETURNING `+tenantCols,
-		id, p.Tier, p.ClearBudget, p.MonthlyBudgetMicros))
+		id, p.Tier, p.ClearBudget, p.MonthlyBudgetMicros)
 	if err != nil {
 		return nil, fmt.Errorf("update tenant: %w", translate(err))
+	}
+	return t, nil
+}
+
+// RotateWebhookSecret makes secret the tenant's webhook secret and keeps the one it replaces
+// as the previous secret, stamped at, in one UPDATE.
+func (s *Store) RotateWebhookSecret(ctx context.Context, id, secret string, at time.Time) (*store.Tenant, error) {
+	t, err := s.tenantRow(ctx, `
+		UPDATE tenants SET
+			previous_webhook_secret = webhook_secret,
+			webhook_secret = $2,
+			webhook_secret_rotated_at = $3
+		WHERE id = $1
+		RETURNING `+tenantCols,
+		id, secret, ts(at))
+	if err != nil {
+		return nil, fmt.Errorf("rotate webhook secret: %w", translate(err))
 	}
 	return t, nil
 }
@@ -77,7 +123,7 @@ func scanAPIKey(row pgx.Row) (*store.APIKey, error) {
 func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 	k.CreatedAt = ts(k.CreatedAt)
 	k.RevokedAt = tsp(k.RevokedAt)
-	_, err := s.pool.Exec(ctx,
+	_, err := s.exec(ctx, system,
 		`INSERT INTO api_keys (`+apiKeyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		k.ID, k.TenantID, k.Name, k.Prefix, k.Hash, k.CreatedAt, k.RevokedAt)
 	if err != nil {
@@ -88,8 +134,8 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 
 // APIKeyByHash returns the unrevoked key with that hash, or store.ErrNotFound.
 func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*store.APIKey, error) {
-	k, err := scanAPIKey(s.pool.QueryRow(ctx,
-		`SELECT `+apiKeyCols+` FROM api_keys WHERE hash = $1 AND revoked_at IS NULL`, hash))
+	k, err := s.apiKeyRow(ctx,
+		`SELECT `+apiKeyCols+` FROM api_keys WHERE hash = $1 AND revoked_at IS NULL`, hash)
 	if err != nil {
 		return nil, fmt.Errorf("api key by hash: %w", translate(err))
 	}
@@ -99,9 +145,9 @@ func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*store.APIKey, e
 // RevokeAPIKey marks the key revoked now and returns it; store.ErrNotFound if it is unknown or
 // already revoked.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string) (*store.APIKey, error) {
-	k, err := scanAPIKey(s.pool.QueryRow(ctx,
+	k, err := s.apiKeyRow(ctx,
 		`UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING `+apiKeyCols,
-		id, now()))
+		id, now())
 	if err != nil {
 		return nil, fmt.Errorf("revoke api key: %w", translate(err))
 	}

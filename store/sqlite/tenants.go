@@ -4,21 +4,27 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/agentic-run/agentic/store"
 )
 
-const tenantCols = `id, name, tier, monthly_budget_micros, webhook_secret, created_at`
+const tenantCols = `id, name, tier, monthly_budget_micros, webhook_secret, created_at,
+	previous_webhook_secret, webhook_secret_rotated_at`
 
 func scanTenant(row scanner) (*store.Tenant, error) {
 	var (
 		t       store.Tenant
 		budget  sql.NullInt64
 		created int64
+		prev    sql.NullString
+		rotated sql.NullInt64
 	)
-	if err := row.Scan(&t.ID, &t.Name, &t.Tier, &budget, &t.WebhookSecret, &created); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Tier, &budget, &t.WebhookSecret, &created, &prev, &rotated); err != nil {
 		return nil, err
 	}
+	t.PreviousWebhookSecret = prev.String
+	t.WebhookSecretRotatedAt = fromMicrosp(rotated)
 	if budget.Valid {
 		t.MonthlyBudgetMicros = &budget.Int64
 	}
@@ -31,7 +37,8 @@ func scanTenant(row scanner) (*store.Tenant, error) {
 func (s *Store) CreateTenant(ctx context.Context, t *store.Tenant) error {
 	t.CreatedAt = ts(t.CreatedAt)
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO tenants (`+tenantCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, tier, monthly_budget_micros,
+			webhook_secret, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			t.ID, t.Name, t.Tier, t.MonthlyBudgetMicros, t.WebhookSecret, micros(t.CreatedAt))
 		return err
 	})
@@ -76,6 +83,26 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, p store.TenantPatch
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update tenant: %w", translate(ctx, err))
+	}
+	return t, nil
+}
+
+// RotateWebhookSecret makes secret the tenant's webhook secret and keeps the one it replaces
+// as the previous secret, stamped at.
+func (s *Store) RotateWebhookSecret(ctx context.Context, id, secret string, at time.Time) (*store.Tenant, error) {
+	var t *store.Tenant
+	err := s.write(ctx, func(tx *sql.Tx) (err error) {
+		t, err = scanTenant(tx.QueryRowContext(ctx, `
+			UPDATE tenants SET
+				previous_webhook_secret = webhook_secret,
+				webhook_secret = ?2,
+				webhook_secret_rotated_at = ?3
+			WHERE id = ?1
+			RETURNING `+tenantCols, id, secret, micros(ts(at))))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rotate webhook secret: %w", translate(ctx, err))
 	}
 	return t, nil
 }

@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Ping", testPing},
 		{"Tenants", testTenants},
 		{"TenantPatch", testTenantPatch},
+		{"WebhookSecretRotation", testWebhookSecretRotation},
 		{"APIKeys", testAPIKeys},
 		{"CreateTaskRoundTrip", testCreateTaskRoundTrip},
 		{"CreateTaskDuplicateID", testCreateTaskDuplicateID},
@@ -240,6 +241,40 @@ func testTenantPatch(t *testing.T, s store.Store) {
 	require.Equal(t, ten.WebhookSecret, stored.WebhookSecret)
 
 	_, err = s.UpdateTenant(ctx(t), "ten_unknown", store.TenantPatch{Tier: ptr("free")})
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func testWebhookSecretRotation(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	require.Equal(t, []string{ten.WebhookSecret}, ten.WebhookSecrets(base), "never rotated: one secret")
+
+	at := base.Add(time.Hour)
+	got, err := s.RotateWebhookSecret(ctx(t), ten.ID, "whsec_new", at)
+	require.NoError(t, err)
+	require.Equal(t, "whsec_new", got.WebhookSecret)
+	require.Equal(t, ten.WebhookSecret, got.PreviousWebhookSecret)
+	require.Equal(t, ptr(us(at)), got.WebhookSecretRotatedAt)
+	stored, err := s.GetTenant(ctx(t), ten.ID)
+	require.NoError(t, err)
+	require.Equal(t, got, stored)
+
+	require.Equal(t, []string{"whsec_new", ten.WebhookSecret}, stored.WebhookSecrets(at.Add(23*time.Hour)),
+		"within a day both secrets sign")
+	require.Equal(t, []string{"whsec_new"}, stored.WebhookSecrets(at.Add(store.WebhookSecretOverlap)),
+		"a day later only the new one")
+
+	got, err = s.RotateWebhookSecret(ctx(t), ten.ID, "whsec_newer", at.Add(time.Minute))
+	require.NoError(t, err)
+	require.Equal(t, []string{"whsec_newer", "whsec_new"}, got.WebhookSecrets(at.Add(2*time.Minute)),
+		"a second rotation keeps the secret it replaced, not the first")
+
+	other := newTenant(t, s)
+	stored, err = s.GetTenant(ctx(t), other.ID)
+	require.NoError(t, err)
+	require.Equal(t, other.WebhookSecret, stored.WebhookSecret, "another tenant's secret is untouched")
+	require.Empty(t, stored.PreviousWebhookSecret)
+
+	_, err = s.RotateWebhookSecret(ctx(t), "ten_unknown", "whsec_x", at)
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
 
@@ -471,6 +506,19 @@ func testTenantIsolation(t *testing.T, s store.Store) {
 	dl, err = s.ListDeliveries(ctx(t), theirs.ID, tk.ID)
 	require.NoError(t, err)
 	require.Len(t, dl, 1)
+
+	// One Idempotency-Key in two tenants names two tasks: a key is the tenant's own.
+	a, b := taskAt(mine.ID, base), taskAt(theirs.ID, base)
+	a.IdempotencyKey, b.IdempotencyKey = "shared-key", "shared-key"
+	a.RequestHash, b.RequestHash = []byte("a"), []byte("b")
+	gotA, existed, err := s.CreateTask(ctx(t), a)
+	require.NoError(t, err)
+	require.False(t, existed)
+	gotB, existed, err := s.CreateTask(ctx(t), b)
+	require.NoError(t, err)
+	require.False(t, existed, "the other tenant's key does not make this submit a replay")
+	require.Equal(t, theirs.ID, gotB.TenantID)
+	require.NotEqual(t, gotA.ID, gotB.ID)
 }
 
 func testListPagination(t *testing.T, s store.Store) {

@@ -1,0 +1,184 @@
+package postgres_test
+
+import (
+	"encoding/json"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentic-run/agentic/store"
+	"github.com/agentic-run/agentic/store/postgres"
+	"github.com/agentic-run/agentic/store/postgres/pgtest"
+)
+
+// rlsFixture makes two tenants, each with a key, a queued task with an Idempotency-Key, a
+// canceled task (and so a usage record) and a delivery: a row of theirs in every table.
+func rlsFixture(t *testing.T, s *postgres.Store) (a, b *store.Tenant) {
+	t.Helper()
+	at := time.Now().UTC()
+	mk := func(name string) *store.Tenant {
+		ten := &store.Tenant{ID: store.NewID("ten"), Name: name, Tier: "pro", WebhookSecret: "whsec_" + name, CreatedAt: at}
+		require.NoError(t, s.CreateTenant(t.Context(), ten))
+		require.NoError(t, s.CreateAPIKey(t.Context(), &store.APIKey{
+			ID: store.NewID("key"), TenantID: ten.ID, Prefix: "ak_" + name, Hash: []byte("hash-" + ten.ID), CreatedAt: at,
+		}))
+		for i, idem := range []string{"idem-1", ""} {
+			tk := &store.Task{ID: store.NewID("tsk"), TenantID: ten.ID, Agent: "echo", Input: json.RawMessage(`{}`),
+				MaxAttempts: 3, IdempotencyKey: idem, RequestHash: []byte{byte(i)}, CreatedAt: at}
+			_, _, err := s.CreateTask(t.Context(), tk)
+			require.NoError(t, err)
+			if idem == "" {
+				_, err = s.CancelTask(t.Context(), ten.ID, tk.ID, at)
+				require.NoError(t, err)
+				require.NoError(t, s.RecordDelivery(t.Context(), &store.Delivery{ID: store.NewID("dlv"), TenantID: ten.ID,
+					TaskID: tk.ID, WebhookID: "msg_" + tk.ID, EventType: "task.canceled", URL: "https://example.com",
+					Attempt: 1, CreatedAt: at}))
+			}
+		}
+		return ten
+	}
+	return mk("a"), mk("b")
+}
+
+// A query that forgets its WHERE tenant_id, run as tenant A the way the store runs every
+// tenant-facing statement, sees A's rows only — in every table that holds tenant data.
+func TestRowLevelSecurityForgottenFilter(t *testing.T) {
+	t.Parallel()
+	s := pgtest.New(t)
+	a, b := rlsFixture(t, s)
+
+	for _, q := range []string{
+		`SELECT DISTINCT tenant_id FROM tasks`,
+		`SELECT DISTINCT tenant_id FROM idempotency_keys`,
+		`SELECT DISTINCT tenant_id FROM usage_records`,
+		`SELECT DISTINCT tenant_id FROM webhook_deliveries`,
+		`SELECT id FROM tenants`,
+		`SELECT DISTINCT t.tenant_id FROM tasks t JOIN usage_records u ON true`,
+	} {
+		got, err := postgres.AsTenant(t, s, a.ID, q)
+		require.NoError(t, err, q)
+		require.Equal(t, []string{a.ID}, got, "as tenant A: %s", q)
+
+		all, err := postgres.AsSystem(t, s, q)
+		require.NoError(t, err, q)
+		want := []string{a.ID, b.ID}
+		sort.Strings(all)
+		sort.Strings(want)
+		require.Equal(t, want, all, "the system role sees every tenant: %s", q)
+	}
+
+	_, err := postgres.AsTenant(t, s, a.ID, `SELECT id FROM api_keys`)
+	require.ErrorContains(t, err, "permission denied", "tenants never read keys, not even their own")
+
+	// Writes: an UPDATE without a WHERE touches A's rows only; a row for B is refused.
+	_, err = postgres.AsTenant(t, s, a.ID, `UPDATE tasks SET cancel_requested = true RETURNING id`)
+	require.NoError(t, err)
+	flagged, err := postgres.AsSystem(t, s, `SELECT DISTINCT tenant_id FROM tasks WHERE cancel_requested AND status = 'queued'`)
+	require.NoError(t, err)
+	require.Equal(t, []string{a.ID}, flagged)
+
+	_, err = postgres.AsTenant(t, s, a.ID, `INSERT INTO tasks (id, tenant_id, agent, status, input, created_at)
+		VALUES ('tsk_forged', '`+b.ID+`', 'echo', 'queued', '{}', now()) RETURNING id`)
+	require.ErrorContains(t, err, "row-level security")
+	_, err = postgres.AsTenant(t, s, a.ID, `UPDATE tasks SET tenant_id = '`+b.ID+`' RETURNING id`)
+	require.ErrorContains(t, err, "row-level security", "a row cannot be moved to another tenant")
+}
+
+// No setting a session can make grants a bypass: not a custom flag, not row_security = off,
+// not a pattern for a tenant id; with no tenant set, nothing is visible.
+func TestRowLevelSecurityNoSessionBypass(t *testing.T) {
+	t.Parallel()
+	s := pgtest.New(t)
+	a, _ := rlsFixture(t, s)
+	const q = `SELECT DISTINCT tenant_id FROM tasks`
+
+	for name, setup := range map[string][]string{
+		"bypass flags": {
+			`SELECT set_config('agentic.bypass_rls', 'on', true)`,
+			`SELECT set_config('app.bypass_rls', 'true', true)`,
+		},
+		"disable policies": {`SELECT set_config('row_security', 'off', true)`},
+	} {
+		got, err := postgres.AsTenant(t, s, a.ID, q, setup...)
+		if err != nil {
+			require.ErrorContains(t, err, "row-level security", name)
+			continue
+		}
+		require.Equal(t, []string{a.ID}, got, name)
+	}
+
+	for _, id := range []string{"", "%", "*", "ten_%", "' OR '1'='1", "ten_x' OR true --"} {
+		got, err := postgres.AsTenant(t, s, id, q)
+		require.NoError(t, err)
+		require.Empty(t, got, "tenant id %q", id)
+	}
+}
+
+// The roles: the tenant role has no BYPASSRLS, is no superuser, cannot log in and owns no
+// table; every table with tenant data has row-level security enabled and forced; no policy
+// reads anything but the tenant setting.
+func TestRowLevelSecurityCatalog(t *testing.T) {
+	t.Parallel()
+	s := pgtest.New(t)
+	ctx := t.Context()
+
+	for _, role := range []string{"agentic_tenant", "agentic_system"} {
+		var bypass, super, login bool
+		require.NoError(t, s.Pool().QueryRow(ctx,
+			`SELECT rolbypassrls, rolsuper, rolcanlogin FROM pg_roles WHERE rolname = $1`, role).Scan(&bypass, &super, &login))
+		require.False(t, bypass, "%s has BYPASSRLS", role)
+		require.False(t, super, "%s is a superuser", role)
+		require.False(t, login, "%s can log in", role)
+	}
+
+	rows, err := s.Pool().Query(ctx, `
+		SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, pg_get_userbyid(c.relowner)
+		FROM pg_class c
+		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
+			AND c.relname <> 'goose_db_version'`)
+	require.NoError(t, err)
+	tables := 0
+	for rows.Next() {
+		var name, owner string
+		var enabled, forced bool
+		require.NoError(t, rows.Scan(&name, &enabled, &forced, &owner))
+		require.True(t, enabled, "row-level security on %s", name)
+		require.True(t, forced, "FORCE row-level security on %s", name)
+		require.NotContains(t, []string{"agentic_tenant", "agentic_system"}, owner, "%s owned by %s", name, owner)
+		tables++
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, 6, tables)
+
+	rows, err = s.Pool().Query(ctx, `
+		SELECT tablename, policyname, roles::text[], coalesce(qual, ''), coalesce(with_check, '')
+		FROM pg_policies WHERE schemaname = current_schema()`)
+	require.NoError(t, err)
+	policies := 0
+	for rows.Next() {
+		var table, name, qual, check string
+		var roles []string
+		require.NoError(t, rows.Scan(&table, &name, &roles, &qual, &check))
+		policies++
+		switch name {
+		case "tenant_rows":
+			require.Equal(t, []string{"agentic_tenant"}, roles, table)
+			key := "tenant_id"
+			if table == "tenants" {
+				key = "id"
+			}
+			require.Equal(t, "("+key+" = current_setting('agentic.tenant_id'::text, true))", qual, table)
+			if check != "" {
+				require.Equal(t, qual, check, table)
+			}
+		case "system_rows":
+			require.Equal(t, []string{"agentic_system"}, roles, table)
+		default:
+			t.Errorf("unexpected policy %s on %s", name, table)
+		}
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, 12, policies)
+}
