@@ -4,7 +4,8 @@ import "net/netip"
 
 // forbidden lists the address ranges no webhook may reach unless allow-listed: everything
 // IANA marks as not globally reachable, plus multicast and the cloud metadata endpoints that
-// live in them (169.254.169.254, fd00:ec2::254, 100.100.100.200).
+// live in them (169.254.169.254, fd00:ec2::254, 100.100.100.200). Narrower entries come first
+// so their reason is the one reported.
 var forbidden = []struct {
 	prefix netip.Prefix
 	reason string
@@ -26,8 +27,15 @@ var forbidden = []struct {
 	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
 	{netip.MustParsePrefix("::/128"), "unspecified"},
 	{netip.MustParsePrefix("::1/128"), "loopback"},
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "reserved for local-use IPv4/IPv6 translation"},
 	{netip.MustParsePrefix("100::/64"), "reserved (discard)"},
+	// Teredo tunnels to an IPv4 server and an (obfuscated) IPv4 client; no receiver needs one.
+	{netip.MustParsePrefix("2001::/32"), "a Teredo tunnel address"},
+	{netip.MustParsePrefix("2001:2::/48"), "reserved for benchmarking"},
+	{netip.MustParsePrefix("2001::/23"), "reserved for IETF protocol assignments"},
 	{netip.MustParsePrefix("2001:db8::/32"), "reserved for documentation"},
+	{netip.MustParsePrefix("3fff::/20"), "reserved for documentation"},
+	{netip.MustParsePrefix("5f00::/16"), "reserved (segment routing)"},
 	{netip.MustParsePrefix("fc00::/7"), "private (unique local)"},
 	{netip.MustParsePrefix("fe80::/10"), "link-local"},
 	{netip.MustParsePrefix("fec0::/10"), "site-local"},
@@ -44,9 +52,12 @@ var embeddingV4 = []struct {
 	{netip.MustParsePrefix("::/96"), 12},           // IPv4-compatible (deprecated)
 	{netip.MustParsePrefix("::ffff:0:0:0/96"), 12}, // SIIT IPv4-translated
 	{netip.MustParsePrefix("64:ff9b::/96"), 12},    // NAT64 well-known prefix
-	{netip.MustParsePrefix("64:ff9b:1::/48"), 12},  // NAT64 local-use
 	{netip.MustParsePrefix("2002::/16"), 2},        // 6to4
 }
+
+// globalUnicast is the only IPv6 range IANA allocates for public unicast; outside it only
+// the IPv4-carrying forms above can reach anything.
+var globalUnicast = netip.MustParsePrefix("2000::/3")
 
 // forbiddenReason says why addr may not be reached, or "" if it is public.
 func forbiddenReason(addr netip.Addr) string {
@@ -59,17 +70,23 @@ func forbiddenReason(addr netip.Addr) string {
 			return f.reason
 		}
 	}
-	if addr.Is6() {
-		for _, e := range embeddingV4 {
-			if !e.prefix.Contains(addr) {
-				continue
-			}
-			b := addr.As16()
-			v4 := netip.AddrFrom4([4]byte(b[e.offset : e.offset+4]))
-			if r := forbiddenReason(v4); r != "" {
-				return r + " (" + v4.String() + " inside an IPv6 address)"
-			}
+	if !addr.Is6() {
+		return ""
+	}
+	embeds := false
+	for _, e := range embeddingV4 {
+		if !e.prefix.Contains(addr) {
+			continue
 		}
+		embeds = true
+		b := addr.As16()
+		v4 := netip.AddrFrom4([4]byte(b[e.offset : e.offset+4]))
+		if r := forbiddenReason(v4); r != "" {
+			return r + " (" + v4.String() + " inside an IPv6 address)"
+		}
+	}
+	if !embeds && !globalUnicast.Contains(addr) {
+		return "reserved (outside the global unicast range 2000::/3)"
 	}
 	return ""
 }

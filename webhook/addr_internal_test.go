@@ -3,6 +3,7 @@ package webhook
 import (
 	"errors"
 	"net/netip"
+	"net/url"
 	"testing"
 )
 
@@ -16,6 +17,11 @@ func TestParseIPHost(t *testing.T) {
 		"0x7f000001":       "127.0.0.1",
 		"017700000001":     "127.0.0.1",
 		"127.1":            "127.0.0.1",
+		"127.000.000.001":  "127.0.0.1",
+		"0X7F.1":           "127.0.0.1",
+		"0x7f.0x0.0x0.0x1": "127.0.0.1",
+		"00000177.0.0.01":  "127.0.0.1",
+		"0x00007f.1":       "127.0.0.1",
 		"127.0.1":          "127.0.0.1",
 		"10.1":             "10.0.0.1",
 		"192.168.65535":    "192.168.255.255",
@@ -56,12 +62,14 @@ func TestParseIPHost(t *testing.T) {
 
 func TestForbiddenReason(t *testing.T) {
 	t.Parallel()
-	for _, public := range []string{"8.8.8.8", "1.1.1.1", "93.184.215.14", "100.63.255.255", "100.128.0.0", "172.32.0.1", "2606:4700:4700::1111", "2002:808:808::", "64:ff9b::808:808"} {
+	for _, public := range []string{"8.8.8.8", "1.1.1.1", "93.184.215.14", "100.63.255.255", "100.128.0.0", "172.32.0.1", "2606:4700:4700::1111", "2002:808:808::", "64:ff9b::808:808", "2001:4860:4860::8888", "2a00:1450:4001::1", "::ffff:8.8.8.8", "198.20.0.1", "2001:200::1"} {
 		if r := forbiddenReason(netip.MustParseAddr(public)); r != "" {
 			t.Errorf("%s is %s, want public", public, r)
 		}
 	}
-	for _, private := range []string{"127.0.0.1", "10.255.255.255", "::ffff:192.168.0.1", "::ffff:0:a00:1", "fe80::1%eth0", "2002:a9fe:a9fe::1", "64:ff9b::7f00:1", "2001:db8::1", "fec0::1"} {
+	for _, private := range []string{"127.0.0.1", "10.255.255.255", "::ffff:192.168.0.1", "::ffff:0:a00:1", "fe80::1%eth0", "2002:a9fe:a9fe::1", "64:ff9b::7f00:1", "2001:db8::1", "fec0::1",
+		"2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:2::1", "2001:1ff::1", "3fff::1", "1::1", "64:ff9b:1::808:808", "5f00::1",
+		"::ffff:0:a9fe:a9fe", "::a00:1", "198.19.0.1", "100.127.255.255", "0.0.0.0", "255.255.255.255", "fd00:ec2::254", "::"} {
 		if r := forbiddenReason(netip.MustParseAddr(private)); r == "" {
 			t.Errorf("%s passed as public", private)
 		}
@@ -83,6 +91,37 @@ func TestSenderControl(t *testing.T) {
 		err := s.control("tcp", addr, nil)
 		if (err == nil) != allowed || (err != nil && !errors.Is(err, ErrForbiddenTarget)) {
 			t.Errorf("control(%s) = %v, want allowed %v", addr, err, allowed)
+		}
+	}
+}
+
+func TestTargetHost(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{ // URL → host judged; "" means invalid
+		"http://Example.COM:8080/":    "Example.COM",
+		"http://１２７.０.０.１/":           "127.0.0.1",
+		"http://127。0。0。1/":           "127.0.0.1",
+		"http://ＬＯＣＡＬＨＯＳＴ/":           "localhost",
+		"http://bücher.example/":      "xn--bcher-kva.example",
+		"http://a\u00adb.example/":    "ab.example",
+		"http://[fe80::1%25eth0]:80/": "fe80::1%eth0",
+		"http://[::ffff:127.0.0.1]/":  "::ffff:127.0.0.1",
+		"http://-ü.example/":          "",
+		"http://a\u200db.example/":    "",
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := targetHost(u)
+		if want == "" {
+			if !errors.Is(err, ErrInvalidURL) {
+				t.Errorf("targetHost(%q) = %q, %v; want ErrInvalidURL", raw, got, err)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("targetHost(%q) = %q, %v; want %q", raw, got, err, want)
 		}
 	}
 }

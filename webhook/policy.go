@@ -9,11 +9,18 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
+
+// MaxURLLength is the longest webhook URL, in bytes, that CheckURL and Send accept.
+const MaxURLLength = 2048
 
 // ParsePolicy parses AGENTIC_WEBHOOK_ALLOW ("localhost,10.0.0.0/8,hooks.internal"): entries
 // are CIDRs, IP addresses or host names, separated by commas; blanks are ignored. Host
-// names are matched case-insensitively and without a trailing dot.
+// names are matched case-insensitively and without a trailing dot; an entry spelled as a
+// number (127.1, 2130706433) is the address it spells, not a name.
 func ParsePolicy(allow string) (Policy, error) {
 	var p Policy
 	for _, e := range strings.Split(allow, ",") {
@@ -44,27 +51,35 @@ func (p Policy) compile() (allowList, error) {
 	var a allowList
 	for _, raw := range p.Allow {
 		e := strings.TrimSpace(raw)
-		switch {
-		case strings.Contains(e, "/"):
+		if strings.Contains(e, "/") {
 			pfx, err := netip.ParsePrefix(e)
 			if err != nil {
 				return allowList{}, fmt.Errorf("webhook: allow-list entry %q is not a valid CIDR", raw)
 			}
 			a.prefixes = append(a.prefixes, pfx.Masked())
-		default:
-			if addr, err := netip.ParseAddr(e); err == nil {
-				a.prefixes = append(a.prefixes, netip.PrefixFrom(addr.WithZone(""), addr.BitLen()))
-				continue
-			}
-			h := normalizeHost(e)
-			if !validHostName(h) {
-				return allowList{}, fmt.Errorf("webhook: allow-list entry %q is neither a CIDR, an IP nor a host name", raw)
-			}
-			if a.hosts == nil {
-				a.hosts = map[string]bool{}
-			}
-			a.hosts[h] = true
+			continue
 		}
+		bad := fmt.Errorf("webhook: allow-list entry %q is neither a CIDR, an IP nor a host name", raw)
+		h, err := asciiHost(e)
+		if err != nil {
+			return allowList{}, bad
+		}
+		addr, isIP, err := parseIPHost(h)
+		switch {
+		case err != nil:
+			return allowList{}, bad
+		case isIP:
+			a.prefixes = append(a.prefixes, netip.PrefixFrom(addr.WithZone(""), addr.BitLen()))
+			continue
+		}
+		h = normalizeHost(h)
+		if !validHostName(h) {
+			return allowList{}, bad
+		}
+		if a.hosts == nil {
+			a.hosts = map[string]bool{}
+		}
+		a.hosts[h] = true
 	}
 	return a, nil
 }
@@ -108,6 +123,37 @@ func (a allowList) check(addr netip.Addr) error {
 	return nil
 }
 
+// checkHost judges host (as targetHost returns it) without DNS. It returns name true for a
+// DNS name that is neither allow-listed nor refused by its spelling: only its addresses can
+// tell. For anything else err is the verdict: IP literals in any spelling are checked as
+// the address they spell, never passed on as a name.
+func (a allowList) checkHost(host string) (name bool, err error) {
+	if a.hostAllowed(host) {
+		return false, nil
+	}
+	addr, isIP, err := parseIPHost(host)
+	if err != nil {
+		return false, err
+	}
+	if isIP {
+		if err := a.check(addr); err != nil {
+			return false, err
+		}
+		if addr.Zone() != "" && !addr.IsLinkLocalUnicast() && !addr.IsLinkLocalMulticast() {
+			return false, fmt.Errorf("%w: zone %q on %s, which is not link-local", ErrInvalidURL, addr.Zone(), addr.WithZone(""))
+		}
+		return false, nil
+	}
+	n := normalizeHost(host)
+	if !validHostName(n) {
+		return false, fmt.Errorf("%w: host %q is not a valid host name", ErrInvalidURL, host)
+	}
+	if n == "localhost" || strings.HasSuffix(n, ".localhost") {
+		return false, fmt.Errorf("%w: %s is loopback", ErrForbiddenTarget, host)
+	}
+	return true, nil
+}
+
 func (p Policy) resolver() Resolver {
 	if p.Resolver != nil {
 		return p.Resolver
@@ -115,32 +161,24 @@ func (p Policy) resolver() Resolver {
 	return net.DefaultResolver
 }
 
-// CheckURL validates a webhook URL at submit time: http or https, a host, and (for literal
-// IPs and names that resolve) only allowed addresses. Errors wrap ErrForbiddenTarget or say
-// what is malformed (wrapping ErrInvalidURL). A name that does not resolve is accepted: the
-// Sender checks again when it dials.
+// CheckURL validates a webhook URL at submit time: at most MaxURLLength bytes, http or
+// https, no credentials, a host, and (for literal IPs in any spelling and names that
+// resolve) only allowed addresses. Errors wrap ErrForbiddenTarget or say what is malformed
+// (wrapping ErrInvalidURL). A name that does not resolve is accepted: the Sender checks
+// again when it dials.
 func (p Policy) CheckURL(ctx context.Context, raw string) error {
 	allow, err := p.compile()
 	if err != nil {
 		return err
 	}
-	host, err := parseTarget(raw)
+	_, host, err := parseTarget(raw)
 	if err != nil {
 		return err
 	}
-	if allow.hostAllowed(host) {
-		return nil
-	}
-	if addr, ok, err := parseIPHost(host); err != nil {
+	if name, err := allow.checkHost(host); err != nil || !name {
 		return err
-	} else if ok {
-		return allow.check(addr)
 	}
-	name := normalizeHost(host)
-	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
-		return fmt.Errorf("%w: %s is loopback", ErrForbiddenTarget, host)
-	}
-	addrs, err := p.resolver().LookupNetIP(ctx, "ip", name)
+	addrs, err := p.resolver().LookupNetIP(ctx, "ip", normalizeHost(host))
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("webhook: resolve %s: %w", host, ctxErr)
@@ -155,40 +193,73 @@ func (p Policy) CheckURL(ctx context.Context, raw string) error {
 	return nil
 }
 
-// parseTarget checks the URL's form and returns its host (without brackets; an IPv6 zone
-// unescaped).
-func parseTarget(raw string) (string, error) {
-	u, err := url.Parse(strings.TrimSpace(raw))
+// parseTarget checks the URL's form and returns it, trimmed of surrounding space, with the
+// host net/http will dial (see targetHost).
+func parseTarget(raw string) (string, string, error) {
+	if len(raw) > MaxURLLength {
+		return "", "", fmt.Errorf("%w: longer than %d bytes", ErrInvalidURL, MaxURLLength)
+	}
+	raw = strings.TrimSpace(raw)
+	u, err := url.Parse(raw)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return "", fmt.Errorf("%w: %v", ErrInvalidURL, err)
+		return "", "", fmt.Errorf("%w: %v", ErrInvalidURL, err)
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "http", "https":
 	case "":
-		return "", fmt.Errorf("%w: not an absolute http or https url", ErrInvalidURL)
+		return "", "", fmt.Errorf("%w: not an absolute http or https url", ErrInvalidURL)
 	default:
-		return "", fmt.Errorf("%w: scheme %q is not http or https", ErrInvalidURL, u.Scheme)
+		return "", "", fmt.Errorf("%w: scheme %q is not http or https", ErrInvalidURL, u.Scheme)
 	}
 	if u.Opaque != "" {
-		return "", fmt.Errorf("%w: not an absolute http or https url", ErrInvalidURL)
+		return "", "", fmt.Errorf("%w: not an absolute http or https url", ErrInvalidURL)
 	}
 	if u.User != nil {
-		return "", fmt.Errorf("%w: credentials in the url are not allowed", ErrInvalidURL)
+		return "", "", fmt.Errorf("%w: credentials in the url are not allowed", ErrInvalidURL)
 	}
-	host := u.Hostname()
-	if host == "" {
-		return "", fmt.Errorf("%w: no host", ErrInvalidURL)
+	if u.Hostname() == "" {
+		return "", "", fmt.Errorf("%w: no host", ErrInvalidURL)
 	}
 	if port := u.Port(); port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return "", fmt.Errorf("%w: port %q out of range", ErrInvalidURL, port)
+			return "", "", fmt.Errorf("%w: port %q out of range", ErrInvalidURL, port)
 		}
 	} else if strings.HasSuffix(u.Host, ":") {
-		return "", fmt.Errorf("%w: empty port", ErrInvalidURL)
+		return "", "", fmt.Errorf("%w: empty port", ErrInvalidURL)
+	}
+	host, err := targetHost(u)
+	if err != nil {
+		return "", "", err
+	}
+	return raw, host, nil
+}
+
+// targetHost returns the host net/http dials for u: without brackets, an IPv6 zone
+// unescaped, and a non-ASCII name mapped per IDNA (UTS #46) as net/http maps it, so that
+// fullwidth digits or ideographic full stops ("１２７。０。０。１") are judged as the ASCII
+// host they become.
+func targetHost(u *url.URL) (string, error) {
+	host := u.Hostname()
+	if strings.Contains(host, ":") {
+		return host, nil // an IPv6 literal; parseIPHost judges it
+	}
+	return asciiHost(host)
+}
+
+// asciiHost maps a non-ASCII host name to ASCII the way net/http does before dialing.
+func asciiHost(host string) (string, error) {
+	for i := 0; i < len(host); i++ {
+		if host[i] >= utf8.RuneSelf {
+			a, err := idna.Lookup.ToASCII(host)
+			if err != nil {
+				return "", fmt.Errorf("%w: host %q is not a valid internationalized domain name", ErrInvalidURL, host)
+			}
+			return a, nil
+		}
 	}
 	return host, nil
 }

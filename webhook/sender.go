@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -48,7 +49,7 @@ type Sender struct {
 	policyErr error
 	resolver  Resolver
 	dialer    *net.Dialer // dials only allowed addresses: Control re-checks each connect
-	plain     *net.Dialer // dials hosts the allow-list names, wherever they point
+	plain     *net.Dialer // dials hosts the allow-list names, wherever they resolve
 }
 
 // NewSender returns a Sender with a 10 s timeout per attempt.
@@ -93,32 +94,28 @@ func NewSenderOpts(p Policy, opts *SenderOpts) *Sender {
 
 // dial resolves the host itself, refuses if any address is forbidden, and connects to the
 // checked addresses only, so a name cannot resolve to one address at check time and another
-// at connect time.
+// at connect time. A host spelled as a number (2130706433) is the address it spells, as at
+// submit, never a name for the resolver.
 func (s *Sender) dial(ctx context.Context, network, address string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: dial %s: %w", address, err)
 	}
 	if s.allow.hostAllowed(host) {
-		return s.plain.DialContext(ctx, network, address)
-	}
-	var addrs []netip.Addr
-	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
-	} else {
-		ipNet := "ip"
-		switch network {
-		case "tcp4":
-			ipNet = "ip4"
-		case "tcp6":
-			ipNet = "ip6"
-		}
-		addrs, err = s.resolver.LookupNetIP(ctx, ipNet, host)
+		addrs, err := s.lookup(ctx, network, host)
 		if err != nil {
-			return nil, fmt.Errorf("webhook: resolve %s: %w", host, err)
+			return nil, err
 		}
-		if len(addrs) == 0 {
-			return nil, fmt.Errorf("webhook: resolve %s: no addresses", host)
+		return dialFirst(ctx, s.plain, network, addrs, port)
+	}
+	addr, isIP, err := parseIPHost(host)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: dial %s: %w", host, err)
+	}
+	addrs := []netip.Addr{addr}
+	if !isIP {
+		if addrs, err = s.lookup(ctx, network, host); err != nil {
+			return nil, err
 		}
 	}
 	for _, a := range addrs {
@@ -126,9 +123,33 @@ func (s *Sender) dial(ctx context.Context, network, address string) (net.Conn, e
 			return nil, fmt.Errorf("webhook: dial %s: %w", host, err)
 		}
 	}
+	return dialFirst(ctx, s.dialer, network, addrs, port)
+}
+
+// lookup resolves host for a dial on network ("tcp", "tcp4" or "tcp6").
+func (s *Sender) lookup(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	ipNet := "ip"
+	switch network {
+	case "tcp4":
+		ipNet = "ip4"
+	case "tcp6":
+		ipNet = "ip6"
+	}
+	addrs, err := s.resolver.LookupNetIP(ctx, ipNet, host)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: resolve %s: %w", host, err)
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("webhook: resolve %s: no addresses", host)
+	}
+	return addrs, nil
+}
+
+// dialFirst connects to the first of addrs that answers.
+func dialFirst(ctx context.Context, d *net.Dialer, network string, addrs []netip.Addr, port string) (net.Conn, error) {
 	var firstErr error
 	for _, a := range addrs {
-		conn, err := s.dialer.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
+		conn, err := d.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
 		if err == nil {
 			return conn, nil
 		}
@@ -151,43 +172,38 @@ func (s *Sender) control(network, address string, _ syscall.RawConn) error {
 	return s.allow.check(ap.Addr())
 }
 
-// Send POSTs body to url with the webhook-id, webhook-timestamp and webhook-signature headers.
+// Send POSTs body to url with the webhook-id, webhook-timestamp and webhook-signature headers,
+// the signature made with each of secrets (two during a rotation, see SignAll).
 // Err is nil only for a 2xx answer; otherwise it names the status or the transport failure
 // (wrapping ErrForbiddenTarget when the target is not allowed).
-func (s *Sender) Send(ctx context.Context, url, secret, id string, ts time.Time, body []byte) Result {
+func (s *Sender) Send(ctx context.Context, url string, secrets []string, id string, ts time.Time, body []byte) Result {
 	start := time.Now()
-	res := s.send(ctx, url, secret, id, ts, body)
+	res := s.send(ctx, url, secrets, id, ts, body)
 	res.Duration = time.Since(start)
 	return res
 }
 
-func (s *Sender) send(ctx context.Context, url, secret, id string, ts time.Time, body []byte) Result {
+func (s *Sender) send(ctx context.Context, url string, secrets []string, id string, ts time.Time, body []byte) Result {
 	if s.policyErr != nil {
 		return Result{Err: s.policyErr}
 	}
-	host, err := parseTarget(url)
+	target, host, err := parseTarget(url)
 	if err != nil {
 		return Result{Err: err}
 	}
-	if !s.allow.hostAllowed(host) {
-		// Refuse literal addresses before any connection; names are checked at dial.
-		if addr, ok, err := parseIPHost(host); err != nil {
-			return Result{Err: err}
-		} else if ok {
-			if err := s.allow.check(addr); err != nil {
-				return Result{Err: err}
-			}
-		}
+	// Refuse literal addresses and loopback names before any connection; other names are
+	// checked at dial.
+	if _, err := s.allow.checkHost(host); err != nil {
+		return Result{Err: err}
 	}
-	signer, err := NewSigner(secret)
+	if id == "" {
+		return Result{Err: errors.New("webhook: empty message id")}
+	}
+	sig, err := SignAll(secrets, id, ts, body)
 	if err != nil {
 		return Result{Err: err}
 	}
-	sig, err := signer.Sign(id, ts, body)
-	if err != nil {
-		return Result{Err: err}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return Result{Err: fmt.Errorf("%w: %v", ErrInvalidURL, err)}
 	}

@@ -65,7 +65,7 @@ func TestSendSignedDelivery(t *testing.T) {
 	ts := time.Now().Truncate(time.Second)
 	body := []byte(`{"type":"task.succeeded","timestamp":"2026-11-25T10:00:00Z","data":{"id":"tsk_1"}}`)
 
-	res := webhook.NewSender(loopback).Send(context.Background(), srv.URL+"/hooks/agentic", secret, "msg_tsk_1_succeeded", ts, body)
+	res := webhook.NewSender(loopback).Send(context.Background(), srv.URL+"/hooks/agentic", []string{secret}, "msg_tsk_1_succeeded", ts, body)
 	if res.Err != nil || res.StatusCode != http.StatusNoContent || res.Duration <= 0 {
 		t.Fatalf("Send = %+v, want a 204 delivery", res)
 	}
@@ -102,8 +102,14 @@ func TestSendSignedDelivery(t *testing.T) {
 func TestSendRefusedWithoutAllowList(t *testing.T) {
 	t.Parallel()
 	srv, got, mu := receiver(t, nil)
-	for _, u := range []string{srv.URL, strings.Replace(srv.URL, "127.0.0.1", "[::ffff:127.0.0.1]", 1), strings.Replace(srv.URL, "127.0.0.1", "2130706433", 1)} {
-		res := webhook.NewSender(webhook.Policy{}).Send(context.Background(), u, newSecret(t), "msg_1", time.Now(), []byte(`{}`))
+	port := strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
+	var urls []string
+	for _, host := range []string{"127.0.0.1", "[::ffff:127.0.0.1]", "2130706433", "0x7f.1", "127.1", "127.000.000.001",
+		"１２７.０.０.１", "127。0。0。1", "localhost", "LOCALHOST.", "ｌｏｃａｌｈｏｓｔ", "a.localhost"} {
+		urls = append(urls, "http://"+host+":"+port+"/hook")
+	}
+	for _, u := range urls {
+		res := webhook.NewSender(webhook.Policy{}).Send(context.Background(), u, []string{newSecret(t)}, "msg_1", time.Now(), []byte(`{}`))
 		if !errors.Is(res.Err, webhook.ErrForbiddenTarget) || res.StatusCode != 0 {
 			t.Errorf("Send(%s) = %+v, want ErrForbiddenTarget", u, res)
 		}
@@ -140,7 +146,7 @@ func TestSendRefusesRebindingAtDial(t *testing.T) {
 	if err := p.CheckURL(context.Background(), u); err != nil {
 		t.Fatalf("precondition: CheckURL = %v, want the public answer accepted", err)
 	}
-	res := webhook.NewSender(p).Send(context.Background(), u, newSecret(t), "msg_1", time.Now(), []byte(`{}`))
+	res := webhook.NewSender(p).Send(context.Background(), u, []string{newSecret(t)}, "msg_1", time.Now(), []byte(`{}`))
 	if !errors.Is(res.Err, webhook.ErrForbiddenTarget) {
 		t.Fatalf("Send = %+v, want ErrForbiddenTarget at dial", res)
 	}
@@ -157,9 +163,74 @@ func TestSendRefusesRebindingAtDial(t *testing.T) {
 		func(context.Context, string, string) ([]netip.Addr, error) {
 			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
 		})}
-	res = webhook.NewSender(p).Send(context.Background(), u, newSecret(t), "msg_2", time.Now(), []byte(`{}`))
+	res = webhook.NewSender(p).Send(context.Background(), u, []string{newSecret(t)}, "msg_2", time.Now(), []byte(`{}`))
 	if res.Err != nil || res.StatusCode != http.StatusNoContent {
 		t.Fatalf("Send with allow-list = %+v", res)
+	}
+}
+
+// TestSendChecksEveryDialedAddress: whatever the resolver answers at delivery, one forbidden
+// address among the answers refuses the delivery, in any IPv6 spelling of it.
+func TestSendChecksEveryDialedAddress(t *testing.T) {
+	t.Parallel()
+	srv, got, mu := receiver(t, nil)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	u := "http://hook.example:" + strconv.Itoa(port) + "/"
+	for _, answer := range [][]string{
+		{"127.0.0.1"},
+		{"93.184.215.14", "127.0.0.1"},
+		{"127.0.0.1", "93.184.215.14"},
+		{"::ffff:127.0.0.1"},
+		{"::127.0.0.1"},
+		{"169.254.169.254"},
+		{"fd00:ec2::254"},
+		{"10.0.0.1"},
+		{"64:ff9b::a00:1"},
+		{"fe80::1%lo"},
+	} {
+		p := webhook.Policy{Resolver: webhook.ResolverFunc(func(context.Context, string, string) ([]netip.Addr, error) {
+			var out []netip.Addr
+			for _, a := range answer {
+				out = append(out, netip.MustParseAddr(a))
+			}
+			return out, nil
+		})}
+		res := webhook.NewSender(p).Send(context.Background(), u, []string{newSecret(t)}, "m", time.Now(), []byte(`{}`))
+		if !errors.Is(res.Err, webhook.ErrForbiddenTarget) || res.StatusCode != 0 {
+			t.Errorf("resolver answering %v: Send = %+v, want ErrForbiddenTarget", answer, res)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(*got) != 0 {
+		t.Errorf("receiver saw %d requests, want none", len(*got))
+	}
+}
+
+// TestSendDialsNumericSpellings: at delivery too, a numeric host is the address it spells
+// (allowed here), dialed without asking the resolver.
+func TestSendDialsNumericSpellings(t *testing.T) {
+	t.Parallel()
+	srv, got, mu := receiver(t, nil)
+	port := strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
+	p := webhook.Policy{Allow: []string{"127.0.0.1/32"}, Resolver: webhook.ResolverFunc(
+		func(_ context.Context, _, host string) ([]netip.Addr, error) {
+			t.Errorf("numeric host %q was resolved", host)
+			return nil, errors.New("unexpected lookup")
+		})}
+	s := webhook.NewSender(p)
+	t.Cleanup(s.CloseIdleConnections)
+	hosts := []string{"2130706433", "0x7f.1", "0177.0.0.1", "127.1", "127.000.000.001", "[::ffff:127.0.0.1]", "１２７.０.０.１"}
+	for _, host := range hosts {
+		res := s.Send(context.Background(), "http://"+host+":"+port+"/hook", []string{newSecret(t)}, "m", time.Now(), []byte(`{}`))
+		if res.Err != nil || res.StatusCode != http.StatusNoContent {
+			t.Errorf("Send to %s = %+v, want a 204 delivery", host, res)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(*got) != len(hosts) {
+		t.Errorf("receiver saw %d requests, want %d", len(*got), len(hosts))
 	}
 }
 
@@ -168,14 +239,14 @@ func TestSendAllowedHostName(t *testing.T) {
 	srv, _, _ := receiver(t, nil)
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
 	u := "http://LOCALHOST:" + strconv.Itoa(port) + "/"
-	if res := webhook.NewSender(webhook.Policy{}).Send(context.Background(), u, newSecret(t), "m", time.Now(), []byte(`{}`)); !errors.Is(res.Err, webhook.ErrForbiddenTarget) {
+	if res := webhook.NewSender(webhook.Policy{}).Send(context.Background(), u, []string{newSecret(t)}, "m", time.Now(), []byte(`{}`)); !errors.Is(res.Err, webhook.ErrForbiddenTarget) {
 		t.Fatalf("Send to localhost without allow-list = %+v, want ErrForbiddenTarget", res)
 	}
 	p, err := webhook.ParsePolicy("localhost")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := webhook.NewSender(p).Send(context.Background(), u, newSecret(t), "m", time.Now(), []byte(`{}`)); res.Err != nil {
+	if res := webhook.NewSender(p).Send(context.Background(), u, []string{newSecret(t)}, "m", time.Now(), []byte(`{}`)); res.Err != nil {
 		t.Fatalf("Send to allow-listed localhost = %+v", res)
 	}
 }
@@ -191,12 +262,56 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 		}
 		http.Redirect(w, r, "/moved", http.StatusFound)
 	})
-	res := webhook.NewSender(loopback).Send(context.Background(), srv.URL+"/hook", newSecret(t), "m", time.Now(), []byte(`{}`))
+	res := webhook.NewSender(loopback).Send(context.Background(), srv.URL+"/hook", []string{newSecret(t)}, "m", time.Now(), []byte(`{}`))
 	if res.Err == nil || res.StatusCode != http.StatusFound || !strings.Contains(res.Err.Error(), "302") {
 		t.Errorf("Send = %+v, want a failed 302", res)
 	}
 	if n := followed.Load(); n != 0 {
 		t.Errorf("redirect followed %d times", n)
+	}
+}
+
+// TestSendNeverFollowsRedirectToPrivate: the first hop is allowed (its name, first.test, is
+// on the allow-list); its 3xx to a private target, in any spelling and even to an allowed
+// name, is a failed attempt and the target is never requested.
+func TestSendNeverFollowsRedirectToPrivate(t *testing.T) {
+	t.Parallel()
+	var private atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		private.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(target.Close)
+	tport := strconv.Itoa(target.Listener.Addr().(*net.TCPAddr).Port)
+
+	p, err := webhook.ParsePolicy("first.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Resolver = webhook.ResolverFunc(func(_ context.Context, _, host string) ([]netip.Addr, error) {
+		if host == "first.test" {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	})
+	s := webhook.NewSender(p)
+	t.Cleanup(s.CloseIdleConnections)
+
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		for _, host := range []string{"127.0.0.1", "localhost", "2130706433", "[::ffff:127.0.0.1]", "first.test"} {
+			location := "http://" + host + ":" + tport + "/internal"
+			first, _, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, location, code)
+			})
+			fport := strconv.Itoa(first.Listener.Addr().(*net.TCPAddr).Port)
+			res := s.Send(context.Background(), "http://first.test:"+fport+"/hook", []string{newSecret(t)}, "m", time.Now(), []byte(`{}`))
+			if res.StatusCode != code || res.Err == nil || !strings.Contains(res.Err.Error(), "redirects are not followed") {
+				t.Errorf("%d to %s: Send = %+v, want a failed %d", code, location, res, code)
+			}
+		}
+	}
+	if n := private.Load(); n != 0 {
+		t.Errorf("redirect target saw %d requests, want none", n)
 	}
 }
 
@@ -219,7 +334,7 @@ func TestSendStatusAndBody(t *testing.T) {
 			w.WriteHeader(tt.status)
 			_, _ = w.Write([]byte(strings.Repeat("x", tt.body)))
 		})
-		res := webhook.NewSender(loopback).Send(context.Background(), srv.URL, newSecret(t), "m", time.Now(), []byte(`{}`))
+		res := webhook.NewSender(loopback).Send(context.Background(), srv.URL, []string{newSecret(t)}, "m", time.Now(), []byte(`{}`))
 		if res.StatusCode != tt.status || (res.Err == nil) != tt.ok {
 			t.Errorf("status %d: Send = %+v", tt.status, res)
 		}
@@ -240,7 +355,7 @@ func TestSendTimeout(t *testing.T) {
 		}
 	})
 	s := webhook.NewSenderOpts(loopback, &webhook.SenderOpts{Timeout: 100 * time.Millisecond})
-	res := s.Send(context.Background(), srv.URL, newSecret(t), "m", time.Now(), []byte(`{}`))
+	res := s.Send(context.Background(), srv.URL, []string{newSecret(t)}, "m", time.Now(), []byte(`{}`))
 	var ne net.Error
 	if !errors.As(res.Err, &ne) || !ne.Timeout() {
 		t.Fatalf("Send = %+v, want a timeout", res)
@@ -251,7 +366,7 @@ func TestSendTimeout(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	res = webhook.NewSender(loopback).Send(ctx, srv.URL, newSecret(t), "m", time.Now(), []byte(`{}`))
+	res = webhook.NewSender(loopback).Send(ctx, srv.URL, []string{newSecret(t)}, "m", time.Now(), []byte(`{}`))
 	if !errors.Is(res.Err, context.Canceled) {
 		t.Errorf("Send with a cancelled context = %+v, want context.Canceled", res)
 	}
@@ -274,7 +389,7 @@ func TestSendReusesConnections(t *testing.T) {
 	t.Cleanup(s.CloseIdleConnections)
 	secret := newSecret(t)
 	for i := range 20 {
-		if res := s.Send(context.Background(), srv.URL, secret, "m"+strconv.Itoa(i), time.Now(), []byte(`{}`)); res.Err != nil {
+		if res := s.Send(context.Background(), srv.URL, []string{secret}, "m"+strconv.Itoa(i), time.Now(), []byte(`{}`)); res.Err != nil {
 			t.Fatal(res.Err)
 		}
 	}
@@ -294,13 +409,15 @@ func TestSendRejectsBadInput(t *testing.T) {
 		"not base64":   {srv.URL, "whsec_!!!", "m"},
 		"empty secret": {srv.URL, "whsec_", "m"},
 		"empty id":     {srv.URL, newSecret(t), ""},
+		"too long":     {srv.URL + "/" + strings.Repeat("x", webhook.MaxURLLength), newSecret(t), "m"},
+		"bad host":     {"http://127.0.0.1../", newSecret(t), "m"},
 	} {
-		if res := s.Send(context.Background(), tc.url, tc.secret, tc.id, time.Now(), []byte(`{}`)); res.Err == nil {
+		if res := s.Send(context.Background(), tc.url, []string{tc.secret}, tc.id, time.Now(), []byte(`{}`)); res.Err == nil {
 			t.Errorf("%s: Send succeeded", name)
 		}
 	}
 	bad := webhook.NewSender(webhook.Policy{Allow: []string{"nonsense/99"}})
-	if res := bad.Send(context.Background(), srv.URL, newSecret(t), "m", time.Now(), []byte(`{}`)); res.Err == nil {
+	if res := bad.Send(context.Background(), srv.URL, []string{newSecret(t)}, "m", time.Now(), []byte(`{}`)); res.Err == nil {
 		t.Error("a Sender with a bad policy delivered")
 	}
 	mu.Lock()
@@ -325,7 +442,7 @@ func TestSenderIgnoresProxyEnvironment(t *testing.T) {
 			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
 		})}
 	u := "http://target.example:" + strconv.Itoa(port) + "/"
-	if res := webhook.NewSender(p).Send(context.Background(), u, newSecret(t), "m", time.Now(), []byte(`{}`)); res.Err != nil {
+	if res := webhook.NewSender(p).Send(context.Background(), u, []string{newSecret(t)}, "m", time.Now(), []byte(`{}`)); res.Err != nil {
 		t.Fatal(res.Err)
 	}
 	mu.Lock()

@@ -54,6 +54,28 @@ func (s *Signer) Sign(id string, ts time.Time, body []byte) (string, error) {
 	return sig, nil
 }
 
+// SignAll returns the webhook-signature header value for each of secrets: their "v1,<base64>"
+// signatures, space-separated, as Standard Webhooks carries the signatures of a secret and
+// the one it is replacing. A receiver accepts the request if any one matches.
+func SignAll(secrets []string, id string, ts time.Time, body []byte) (string, error) {
+	if len(secrets) == 0 {
+		return "", errors.New("webhook: no secret to sign with")
+	}
+	sigs := make([]string, 0, len(secrets))
+	for _, secret := range secrets {
+		signer, err := NewSigner(secret)
+		if err != nil {
+			return "", err
+		}
+		sig, err := signer.Sign(id, ts, body)
+		if err != nil {
+			return "", err
+		}
+		sigs = append(sigs, sig)
+	}
+	return strings.Join(sigs, " "), nil
+}
+
 // Verify checks the headers of a received webhook; for receivers and tests. The timestamp
 // must be within five minutes of now, and any of the space-separated v1 signatures must
 // match.

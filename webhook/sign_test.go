@@ -6,8 +6,11 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/agentic-run/agentic/webhook"
 )
@@ -101,3 +104,29 @@ func TestVerify(t *testing.T) {
 		}
 	}
 }
+
+// During a rotation a request carries both signatures: a receiver holding either secret
+// accepts it, one holding neither does not.
+func TestSignAllVerifiesWithEitherSecret(t *testing.T) {
+	oldSecret, newSecret, other := "whsec_"+b64("old-secret-bytes"), "whsec_"+b64("new-secret-bytes"), "whsec_"+b64("someone-else")
+	now := time.Now()
+	body := []byte(`{"type":"task.succeeded"}`)
+	sig, err := webhook.SignAll([]string{newSecret, oldSecret}, "msg_1", now, body)
+	require.NoError(t, err)
+	require.Len(t, strings.Fields(sig), 2, "space-separated signatures")
+
+	h := http.Header{}
+	h.Set("webhook-id", "msg_1")
+	h.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+	h.Set("webhook-signature", sig)
+	require.NoError(t, webhook.Verify(oldSecret, h, body), "a receiver still on the old secret")
+	require.NoError(t, webhook.Verify(newSecret, h, body), "a receiver already on the new one")
+	require.Error(t, webhook.Verify(other, h, body))
+
+	_, err = webhook.SignAll(nil, "msg_1", now, body)
+	require.Error(t, err)
+	_, err = webhook.SignAll([]string{newSecret, "not-a-secret"}, "msg_1", now, body)
+	require.Error(t, err)
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
