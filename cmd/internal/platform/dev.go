@@ -23,6 +23,7 @@ import (
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/store/postgres"
 	"github.com/agentic-run/agentic/store/sqlite"
+	"github.com/agentic-run/agentic/telemetry"
 )
 
 // DevOpts are the knobs of RunDev that are not configuration: where it writes.
@@ -45,12 +46,17 @@ type demo struct {
 // first start creates an admin token (unless AGENTIC_ADMIN_TOKEN is set) and a demo tenant
 // with an API key; every start prints them with a curl line. It runs until ctx ends.
 func RunDev(ctx context.Context, getenv func(string) string, o DevOpts) error {
+	getenv, closeSecrets, err := withSecrets(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = closeSecrets() }()
 	c, err := FromEnv(getenv)
 	if err != nil {
 		return err
 	}
 	tuneGC(getenv)
-	log := slog.New(slog.NewJSONHandler(o.Logs, &slog.HandlerOptions{Level: c.LogLevel})).With("process", "dev")
+	log := telemetry.NewLogger(o.Logs, c.LogLevel).With("process", "dev")
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("AGENTIC_DATA_DIR: cannot create %s: %w", c.DataDir, errors.Unwrap(err))
 	}

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+
+	"github.com/agentic-run/agentic/telemetry"
 )
 
 // Role is one process's job, run until ctx ends.
@@ -13,12 +15,17 @@ type Role func(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 // Run reads the configuration, connects the engines and runs role: the body of each
 // process's run function. listening may be nil.
 func Run(ctx context.Context, name string, role Role, getenv func(string) string, stdout io.Writer, listening func(addr string)) error {
+	getenv, closeSecrets, err := withSecrets(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = closeSecrets() }()
 	c, err := FromEnv(getenv)
 	if err != nil {
 		return err
 	}
 	tuneGC(getenv)
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: c.LogLevel})).With("process", name)
+	log := telemetry.NewLogger(stdout, c.LogLevel).With("process", name)
 	e, err := Connect(ctx, c, log, name)
 	if err != nil {
 		return err
