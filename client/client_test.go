@@ -555,6 +555,7 @@ func TestProblemCodesHaveConstants(t *testing.T) {
 		client.CodeInvalidWebhookURL, client.CodeInvalidQuality, client.CodeInvalidTier,
 		client.CodeInvalidBudget, client.CodeRateLimited, client.CodeBudgetExceeded,
 		client.CodeInternal, client.CodeUnavailable, client.CodeNotReady,
+		client.CodeJSONTooDeep, client.CodeInvalidMetadata,
 	}
 	for _, code := range ingest.ProblemCodes() {
 		assert.Contains(t, known, code)

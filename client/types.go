@@ -72,6 +72,9 @@ type Tenant struct {
 	MonthlyBudgetUSD *float64  `json:"monthly_budget_usd"`
 	WebhookSecret    string    `json:"webhook_secret,omitempty"`
 	CreatedAt        time.Time `json:"created_at"`
+	// PreviousWebhookSecretExpiresAt is set in the answer to a rotation: until then,
+	// deliveries are signed with both the new secret and the one it replaced.
+	PreviousWebhookSecretExpiresAt *time.Time `json:"previous_webhook_secret_expires_at,omitempty"`
 }
 
 // CreateTenantRequest is the body of POST /v1/admin/tenants.
@@ -199,6 +202,7 @@ type Readiness struct {
 // The stable problem codes the server answers with (Problem.Code).
 const (
 	CodeInvalidJSON           = "invalid_json"
+	CodeJSONTooDeep           = "json_too_deep"
 	CodeInvalidParameter      = "invalid_parameter"
 	CodeInvalidRequest        = "invalid_request"
 	CodeInvalidIdempotencyKey = "invalid_idempotency_key"
@@ -213,6 +217,7 @@ const (
 	CodeUnsupportedMediaType  = "unsupported_media_type"
 	CodeUnknownAgent          = "unknown_agent"
 	CodeInvalidInput          = "invalid_input"
+	CodeInvalidMetadata       = "invalid_metadata"
 	CodeInvalidWebhookURL     = "invalid_webhook_url"
 	CodeInvalidQuality        = "invalid_quality"
 	CodeInvalidTier           = "invalid_tier"

@@ -64,10 +64,23 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	return unmarshal(b, dst)
 }
 
-// unmarshal decodes b into dst, describing what is wrong as an invalid_json problem.
+// maxDepth is how deeply a JSON request body may nest objects and arrays; the body itself
+// is level 1, so a task's input may nest 31 levels below it. Deeper documents are refused
+// before they are decoded: nothing the API stores needs more, and every later pass over the
+// input (schema validation, canonical hashing, the agents) recurses once per level.
+const maxDepth = 32
+
+var errTooDeep = newProblem(http.StatusBadRequest, codeJSONTooDeep,
+	fmt.Sprintf("the JSON nests objects and arrays deeper than %d levels", maxDepth))
+
+// unmarshal decodes b into dst, describing what is wrong as an invalid_json problem, or
+// json_too_deep when b nests deeper than maxDepth.
 func unmarshal(b []byte, dst any) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return newProblem(http.StatusBadRequest, codeInvalidJSON, "the request body is empty")
+	}
+	if nestingDepth(b, maxDepth) > maxDepth {
+		return errTooDeep
 	}
 	err := json.Unmarshal(b, dst)
 	if err == nil {
@@ -88,7 +101,7 @@ func unmarshal(b []byte, dst any) error {
 		}
 		msg := "must be " + jsonKind(typeErr.Type)
 		return newProblem(http.StatusBadRequest, codeInvalidJSON,
-			fmt.Sprintf("%s %s, not %s", path, msg, typeErr.Value)).withFields(field(path, msg))
+			fmt.Sprintf("%s %s, not %s", clip(path, maxEchoPath), msg, clip(typeErr.Value, maxEcho))).withFields(field(path, msg))
 	}
 	return newProblem(http.StatusBadRequest, codeInvalidJSON, "malformed JSON")
 }
@@ -120,3 +133,54 @@ func jsonKind(t reflect.Type) string {
 
 // isEmptyBody reports whether a request has no body at all, for routes whose body is optional.
 func isEmptyBody(b []byte) bool { return len(bytes.TrimSpace(b)) == 0 }
+
+// nestingDepth returns how deeply b nests objects and arrays: 0 for a scalar, 1 for {} or
+// [], 2 for [[]] and so on. It counts brackets outside strings in one pass without
+// validating (the decoder rejects what is malformed afterwards), and returns as soon as the
+// depth exceeds limit, so a hostile body costs no more than the scan up to that point.
+func nestingDepth(b []byte, limit int) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			end := stringEnd(b, i+1)
+			if end < 0 {
+				return deepest // unterminated: malformed anyway
+			}
+			i = end
+		case '{', '[':
+			depth++
+			if depth > deepest {
+				deepest = depth
+				if deepest > limit {
+					return deepest
+				}
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// stringEnd returns the index of the quote that closes a JSON string whose contents start
+// at b[from], or -1. A quote is escaped exactly when an odd number of backslashes inside the
+// string precede it: an even run is made of \\ escapes, an odd one ends in \".
+func stringEnd(b []byte, from int) int {
+	for i := from; i < len(b); {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return -1
+		}
+		q := i + j
+		backslashes := 0
+		for k := q - 1; k >= from && b[k] == '\\'; k-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return q
+		}
+		i = q + 1
+	}
+	return -1
+}

@@ -21,6 +21,7 @@ const problemTypeBase = "https://agentic.dev/problems/"
 // The stable problem codes the API answers with (API.md; openapi.json lists them too).
 const (
 	codeInvalidJSON           = "invalid_json"
+	codeJSONTooDeep           = "json_too_deep"
 	codeInvalidParameter      = "invalid_parameter"
 	codeInvalidRequest        = "invalid_request"
 	codeInvalidIdempotencyKey = "invalid_idempotency_key"
@@ -36,6 +37,7 @@ const (
 	codeUnknownAgent          = "unknown_agent"
 	codeInvalidInput          = "invalid_input"
 	codeInvalidWebhookURL     = "invalid_webhook_url"
+	codeInvalidMetadata       = "invalid_metadata"
 	codeInvalidQuality        = "invalid_quality"
 	codeInvalidTier           = "invalid_tier"
 	codeInvalidBudget         = "invalid_budget"
@@ -46,6 +48,7 @@ const (
 
 var titles = map[string]string{
 	codeInvalidJSON:           "Malformed JSON",
+	codeJSONTooDeep:           "JSON nested too deeply",
 	codeInvalidParameter:      "Invalid parameter",
 	codeInvalidRequest:        "Invalid request",
 	codeInvalidIdempotencyKey: "Invalid Idempotency-Key",
@@ -61,6 +64,7 @@ var titles = map[string]string{
 	codeUnknownAgent:          "Unknown agent",
 	codeInvalidInput:          "Input does not match the agent's schema",
 	codeInvalidWebhookURL:     "Webhook URL not allowed",
+	codeInvalidMetadata:       "Invalid metadata",
 	codeInvalidQuality:        "Invalid quality",
 	codeInvalidTier:           "Invalid tier",
 	codeInvalidBudget:         "Invalid budget",
@@ -92,7 +96,32 @@ func newProblem(status int, code, detail string) *problem {
 	if !ok {
 		title = http.StatusText(status)
 	}
-	return &problem{Type: problemTypeBase + code, Title: title, Status: status, Detail: detail, Code: code}
+	return &problem{Type: problemTypeBase + code, Title: title, Status: status, Detail: clip(detail, maxEchoDetail), Code: code}
+}
+
+// Caps on what a problem repeats back of a request, so that a huge value sent in is never
+// reflected in full. Code that quotes a client's value clips it to maxEcho; newProblem and
+// field clip everything else as a backstop (schema messages and pointers come from the input).
+const (
+	maxEcho        = 64   // a value quoted in a detail or message, such as an agent name
+	maxEchoPath    = 256  // a field's JSON pointer or parameter name
+	maxEchoMessage = 512  // a field's message
+	maxEchoDetail  = 1024 // a problem's detail
+)
+
+// clip shortens s to its first n characters and an ellipsis when it is longer.
+func clip(s string, n int) string {
+	if len(s) <= n { // never more characters than bytes
+		return s
+	}
+	chars := 0
+	for i := range s {
+		if chars == n {
+			return s[:i] + "…"
+		}
+		chars++
+	}
+	return s
 }
 
 // withFields adds the fields that are wrong.
@@ -102,7 +131,7 @@ func (p *problem) withFields(f ...client.ProblemField) *problem {
 }
 
 func field(path, msg string) client.ProblemField {
-	return client.ProblemField{Path: path, Message: msg}
+	return client.ProblemField{Path: clip(path, maxEchoPath), Message: clip(msg, maxEchoMessage)}
 }
 
 // Problems used in several places.

@@ -10,29 +10,39 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
+	"github.com/agentic-run/agentic/agents"
 	"github.com/agentic-run/agentic/client"
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/webhook"
 )
 
-// Limits of a task submission.
+// Limits of a task submission and of a task listing's query; lengths are in characters
+// unless they say bytes.
 const (
-	maxIdempotencyKey = 255
-	maxMetadataPairs  = 50
+	maxIdempotencyKey = 255 // bytes of printable ASCII
+	maxAgentName      = 64
+	maxMetadataPairs  = 16
 	maxMetadataKey    = 64
 	maxMetadataValue  = 512
-	maxWebhookURL     = 2048
+	maxWebhookURL     = 2048 // bytes
 	// maxCostUSD bounds max_cost_usd so that micro-dollars fit comfortably in int64.
 	maxCostUSD = 1e9
 	maxLimit   = 100
 	defLimit   = 20
+	// maxCursor is far above any cursor the API issues (base64 of a time and an id).
+	maxCursor          = 512 // bytes
+	maxMetadataFilters = 16
 )
 
 var qualities = map[string]bool{"economy": true, "standard": true, "premium": true}
@@ -53,8 +63,18 @@ func (s *Server) submitTask(w http.ResponseWriter, r *http.Request, k *store.API
 		return newProblem(http.StatusUnprocessableEntity, codeInvalidRequest, "agent is required").
 			withFields(field("/agent", "is required"))
 	}
+	if utf8.RuneCountInString(req.Agent) > maxAgentName {
+		msg := fmt.Sprintf("must be an agent id of at most %d characters; see GET /v1/agents", maxAgentName)
+		return newProblem(http.StatusUnprocessableEntity, codeUnknownAgent, "agent "+msg).
+			withFields(field("/agent", msg))
+	}
 	agent, err := s.cfg.Agents.Get(req.Agent)
 	if err != nil {
+		if errors.Is(err, agents.ErrUnknownAgent) {
+			return newProblem(http.StatusUnprocessableEntity, codeUnknownAgent,
+				fmt.Sprintf("no agent %q; see GET /v1/agents", clip(req.Agent, maxEcho))).
+				withFields(field("/agent", "is not an agent id; see GET /v1/agents"))
+		}
 		return err
 	}
 	input, err := compactInput(req.Input)
@@ -168,26 +188,44 @@ func compactInput(in json.RawMessage) (json.RawMessage, error) {
 	return buf.Bytes(), nil
 }
 
-// checkMetadata bounds metadata: at most 50 pairs, keys 1–64 and values ≤ 512 characters,
-// no NUL characters (they cannot be stored).
+// checkMetadata bounds metadata: at most 16 pairs; keys 1–64 and values at most 512
+// characters, both valid UTF-8 without control characters (NUL cannot be stored; the others
+// would make filters and logs ambiguous). It answers 422 invalid_metadata naming each broken
+// pair by its JSON pointer (with an over-long key clipped), in key order.
 func checkMetadata(md map[string]string) error {
 	var v validation
 	if len(md) > maxMetadataPairs {
-		v.add(codeInvalidRequest, "/metadata", fmt.Sprintf("must have at most %d pairs", maxMetadataPairs))
+		v.add(codeInvalidMetadata, "/metadata", fmt.Sprintf("must have at most %d pairs, not %d", maxMetadataPairs, len(md)))
 		return v.err()
 	}
-	for key, val := range md {
-		path := "/metadata/" + escapePointer(key)
+	for _, key := range slices.Sorted(maps.Keys(md)) {
+		val := md[key]
+		path := "/metadata/" + escapePointer(clip(key, maxMetadataKey))
 		switch {
 		case key == "" || utf8.RuneCountInString(key) > maxMetadataKey:
-			v.add(codeInvalidRequest, path, fmt.Sprintf("keys must be 1 to %d characters", maxMetadataKey))
+			v.add(codeInvalidMetadata, path, fmt.Sprintf("keys must be 1 to %d characters", maxMetadataKey))
+		case !printable(key):
+			v.add(codeInvalidMetadata, path, "keys must be UTF-8 without control characters")
 		case utf8.RuneCountInString(val) > maxMetadataValue:
-			v.add(codeInvalidRequest, path, fmt.Sprintf("must be at most %d characters", maxMetadataValue))
-		case strings.ContainsRune(key, 0) || strings.ContainsRune(val, 0):
-			v.add(codeInvalidRequest, path, "must not contain NUL characters")
+			v.add(codeInvalidMetadata, path, fmt.Sprintf("must be at most %d characters", maxMetadataValue))
+		case !printable(val):
+			v.add(codeInvalidMetadata, path, "must be UTF-8 without control characters")
 		}
 	}
 	return v.err()
+}
+
+// printable reports whether s is valid UTF-8 without control characters (C0, DEL, C1).
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // escapePointer escapes a JSON Pointer token (RFC 6901).
@@ -201,7 +239,7 @@ func (s *Server) checkWebhookURL(ctx context.Context, u string) error {
 			withFields(field("/webhook_url", msg))
 	}
 	if len(u) > maxWebhookURL {
-		return bad(fmt.Sprintf("must be at most %d characters", maxWebhookURL))
+		return bad(fmt.Sprintf("must be at most %d bytes", maxWebhookURL))
 	}
 	for _, c := range u {
 		if c < 0x20 || c == 0x7f {
@@ -220,13 +258,14 @@ func (s *Server) checkWebhookURL(ctx context.Context, u string) error {
 	return nil
 }
 
-// webhookMessage is the policy's reason without the package's prefix.
+// webhookMessage is the policy's reason without the package's prefix, clipped: it may quote
+// one part of the URL (a scheme, host or port).
 func webhookMessage(err error) string {
 	msg := strings.TrimPrefix(err.Error(), "webhook: ")
 	if msg == "" {
 		msg = "is not allowed"
 	}
-	return msg
+	return clip(msg, 2*maxEcho)
 }
 
 // canonicalRequest is what the request hash covers: the parsed request, with input and
@@ -420,39 +459,9 @@ func plainSeconds(v string) bool {
 
 // GET /v1/tasks?status=&agent=&limit=&cursor=&metadata.KEY=VALUE
 func (s *Server) listTasks(w http.ResponseWriter, r *http.Request, k *store.APIKey) error {
-	q := r.URL.Query()
-	f := store.TaskFilter{Limit: defLimit, Agent: q.Get("agent"), Cursor: q.Get("cursor")}
-	if v := q.Get("status"); v != "" {
-		if !store.Status(v).Valid() {
-			return invalidParameter("status", "must be queued, running, succeeded, failed or canceled")
-		}
-		f.Status = store.Status(v)
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxLimit {
-			return invalidParameter("limit", "must be an integer from 1 to 100")
-		}
-		f.Limit = n
-	}
-	empty := false
-	for name, vals := range q {
-		key, ok := strings.CutPrefix(name, "metadata.")
-		if !ok {
-			continue
-		}
-		if key == "" {
-			return invalidParameter(name, "must name a metadata key: metadata.KEY=VALUE")
-		}
-		if f.Metadata == nil {
-			f.Metadata = make(map[string]string)
-		}
-		for _, v := range vals {
-			if prev, dup := f.Metadata[key]; dup && prev != v {
-				empty = true // two values for one key: no task has both
-			}
-			f.Metadata[key] = v
-		}
+	f, empty, err := parseListQuery(r.URL.Query())
+	if err != nil {
+		return err
 	}
 	list := client.TaskList{Data: []client.Task{}}
 	if !empty {
@@ -470,6 +479,102 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request, k *store.APIK
 	}
 	s.writeJSON(w, r, http.StatusOK, list)
 	return nil
+}
+
+// parseListQuery reads the filters of GET /v1/tasks. Every string it passes on is valid
+// UTF-8 without NUL, which the store could not compare; none is echoed back unclipped. empty
+// is true when the filters contradict each other (two values for one metadata key), so no
+// task can match.
+func parseListQuery(q url.Values) (f store.TaskFilter, empty bool, err error) {
+	f.Limit = defLimit
+	if v := q.Get("status"); v != "" {
+		if !store.Status(v).Valid() {
+			return f, false, invalidParameter("status", "must be queued, running, succeeded, failed or canceled")
+		}
+		f.Status = store.Status(v)
+	}
+	if v := q.Get("agent"); v != "" {
+		if utf8.RuneCountInString(v) > maxAgentName || !queryable(v) {
+			return f, false, invalidParameter("agent", fmt.Sprintf("must be an agent id of at most %d characters", maxAgentName))
+		}
+		f.Agent = v
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			return f, false, invalidParameter("limit", "must be an integer from 1 to 100")
+		}
+		f.Limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		if len(v) > maxCursor {
+			return f, false, invalidParameter("cursor", fmt.Sprintf("must be at most %d bytes", maxCursor))
+		}
+		if !issuedCursor(v) {
+			return f, false, invalidParameter("cursor", "is not a cursor this API issued")
+		}
+		f.Cursor = v
+	}
+
+	var names []string
+	filters := 0
+	for name, vals := range q {
+		if strings.HasPrefix(name, "metadata.") {
+			names = append(names, name)
+			filters += len(vals)
+		}
+	}
+	if filters > maxMetadataFilters {
+		return f, false, invalidParameter("metadata",
+			fmt.Sprintf("must be at most %d metadata.KEY=VALUE filters, not %d", maxMetadataFilters, filters))
+	}
+	slices.Sort(names) // the first broken filter in a stable order
+	for _, name := range names {
+		key := strings.TrimPrefix(name, "metadata.")
+		param := "metadata." + clip(key, maxMetadataKey)
+		switch {
+		case key == "":
+			return f, false, invalidParameter(name, "must name a metadata key: metadata.KEY=VALUE")
+		case utf8.RuneCountInString(key) > maxMetadataKey:
+			return f, false, invalidParameter(param, fmt.Sprintf("keys must be 1 to %d characters", maxMetadataKey))
+		case !queryable(key):
+			return f, false, invalidParameter(param, "keys must be UTF-8 without NUL characters")
+		}
+		if f.Metadata == nil {
+			f.Metadata = make(map[string]string)
+		}
+		for _, v := range q[name] {
+			switch {
+			case utf8.RuneCountInString(v) > maxMetadataValue:
+				return f, false, invalidParameter(param, fmt.Sprintf("values must be at most %d characters", maxMetadataValue))
+			case !queryable(v):
+				return f, false, invalidParameter(param, "values must be UTF-8 without NUL characters")
+			}
+			if prev, dup := f.Metadata[key]; dup && prev != v {
+				empty = true // two values for one key: no task has both
+			}
+			f.Metadata[key] = v
+		}
+	}
+	return f, empty, nil
+}
+
+// queryable reports whether s is valid UTF-8 without NUL: a string the store can compare.
+// Other control characters pass, so that tasks stored before metadata refused them can
+// still be found.
+func queryable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// issuedCursor reports whether c decodes as a cursor of the API: a time within years 1 to
+// 9999 (every created_at is) and an id the store can compare. store.DecodeCursor checks the
+// shape but not these; an id with NUL or invalid UTF-8 made Postgres fail the query (500).
+func issuedCursor(c string) bool {
+	at, id, err := store.DecodeCursor(c)
+	if err != nil {
+		return false
+	}
+	return at.Year() >= 1 && at.Year() <= 9999 && queryable(id)
 }
 
 // POST /v1/tasks/{id}/cancel

@@ -94,7 +94,8 @@ func Example_errors() {
 	// Output:
 	// agentic: task not found (not_found)
 	// exit status 1
-	// agentic: no agent with that id; see GET /v1/agents (unknown_agent)
+	// agentic: no agent "translator"; see GET /v1/agents (unknown_agent)
+	//   /agent: is not an agent id; see GET /v1/agents
 	// exit status 1
 	// agentic: unknown command "frobnicate"
 	// Run 'agentic -h' for usage.
