@@ -99,6 +99,21 @@ func (c *Client) CreateAPIKey(ctx context.Context, tenantID string, opts *APIKey
 	return &out, nil
 }
 
+// RotateWebhookSecret calls POST /v1/admin/tenants/{id}/webhook-secret: the tenant gets a new
+// webhook secret (in the returned Tenant); for 24 hours deliveries carry signatures with both
+// the new and the previous secret, so receivers can switch without rejecting any.
+func (c *Client) RotateWebhookSecret(ctx context.Context, tenantID string) (*Tenant, error) {
+	p, err := pathID("tenant", tenantID)
+	if err != nil {
+		return nil, err
+	}
+	var out Tenant
+	if _, err := c.do(ctx, &call{method: http.MethodPost, path: "/v1/admin/tenants/" + p + "/webhook-secret", auth: adminAuth}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // RevokeAPIKey calls DELETE /v1/admin/api-keys/{id}; the key stops working within a second
 // on every replica.
 func (c *Client) RevokeAPIKey(ctx context.Context, id string) error {

@@ -103,3 +103,33 @@ func TestCancelsRouteToRegistration(t *testing.T) {
 	waitFor(t, ctxC.Done(), 5*time.Second)
 	require.NoError(t, ctxB.Err())
 }
+
+// An invalidation published by one process reaches every process's handlers of its kind,
+// and only those.
+func TestInvalidationsReachEveryProcess(t *testing.T) {
+	t.Parallel()
+	js, n := natstest.Setup(t, nil)
+	pub := events.NewPublisher(js, n)
+	type got struct{ replica, id string }
+	ch := make(chan got, 10)
+	for _, replica := range []string{"a", "b"} {
+		iv, err := events.NewInvalidations(natstest.Conn(t), n) // a connection each, as two replicas
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, iv.Close()) })
+		iv.On(events.InvalidateAPIKey, func(id string) { ch <- got{replica, id} })
+	}
+
+	require.NoError(t, pub.Invalidate(t.Context(), events.InvalidateTenant, "ten_1"))
+	require.NoError(t, pub.Invalidate(t.Context(), events.InvalidateAPIKey, "abc123"))
+	seen := map[got]bool{}
+	for range 2 {
+		select {
+		case g := <-ch:
+			seen[g] = true
+		case <-time.After(5 * time.Second):
+			t.Fatal("an invalidation did not arrive")
+		}
+	}
+	require.Equal(t, map[got]bool{{"a", "abc123"}: true, {"b", "abc123"}: true}, seen,
+		"each replica got the key's invalidation, and no handler got the tenant's")
+}

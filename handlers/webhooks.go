@@ -21,9 +21,9 @@ type WebhookStore interface {
 	RecordDelivery(ctx context.Context, d *store.Delivery) error
 }
 
-// Sender posts one signed webhook (satisfied by *webhook.Sender).
+// Sender posts one webhook signed with each of secrets (satisfied by *webhook.Sender).
 type Sender interface {
-	Send(ctx context.Context, url, secret, id string, ts time.Time, body []byte) webhook.Result
+	Send(ctx context.Context, url string, secrets []string, id string, ts time.Time, body []byte) webhook.Result
 }
 
 // WebhooksConfig configures Webhooks.
@@ -36,7 +36,8 @@ type WebhooksConfig struct {
 	// RetryDelay is the wait after failed attempt n (exponential with jitter from 1s, at
 	// most 1h).
 	RetryDelay func(attempt uint64) time.Duration
-	// SecretTTL is how long a tenant's signing secret is cached in the process (1m).
+	// SecretTTL is how long a tenant's signing secrets are cached in the process (1m); a
+	// rotation drops the entry at once through Forget.
 	SecretTTL time.Duration
 	Logger    *slog.Logger
 	Now       func() time.Time
@@ -54,7 +55,7 @@ type Webhooks struct {
 }
 
 type cachedSecret struct {
-	secret  string
+	tenant  *store.Tenant
 	expires time.Time
 }
 
@@ -93,7 +94,8 @@ func (h *Webhooks) Handle(ctx context.Context, m *events.Msg) error {
 		return nil
 	}
 	url := *ev.Task.WebhookURL
-	secret, err := h.secret(ctx, ev.TenantID)
+	now := h.cfg.Now()
+	ten, err := h.tenant(ctx, ev.TenantID, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return events.Cancel(err)
 	}
@@ -105,8 +107,7 @@ func (h *Webhooks) Handle(ctx context.Context, m *events.Msg) error {
 		return events.Cancel(fmt.Errorf("encode webhook: %w", err))
 	}
 
-	now := h.cfg.Now()
-	res := h.cfg.Sender.Send(ctx, url, secret, ev.ID, now, body)
+	res := h.cfg.Sender.Send(ctx, url, ten.WebhookSecrets(now), ev.ID, now, body)
 	if res.Err != nil && ctx.Err() != nil {
 		// Shutting down mid-attempt: not the receiver's failure.
 		return events.Snooze(0)
@@ -143,21 +144,28 @@ func (h *Webhooks) Handle(ctx context.Context, m *events.Msg) error {
 	}
 }
 
-// secret returns the tenant's signing secret through a short in-process cache.
-func (h *Webhooks) secret(ctx context.Context, tenantID string) (string, error) {
-	now := h.cfg.Now()
+// tenant returns the tenant (for its signing secrets) through a short in-process cache.
+func (h *Webhooks) tenant(ctx context.Context, tenantID string, now time.Time) (*store.Tenant, error) {
 	h.mu.Lock()
 	c, ok := h.secrets[tenantID]
 	h.mu.Unlock()
 	if ok && now.Before(c.expires) {
-		return c.secret, nil
+		return c.tenant, nil
 	}
 	t, err := h.cfg.Store.GetTenant(ctx, tenantID)
 	if err != nil {
-		return "", fmt.Errorf("load tenant %s: %w", tenantID, err)
+		return nil, fmt.Errorf("load tenant %s: %w", tenantID, err)
 	}
 	h.mu.Lock()
-	h.secrets[tenantID] = cachedSecret{secret: t.WebhookSecret, expires: now.Add(h.cfg.SecretTTL)}
+	h.secrets[tenantID] = cachedSecret{tenant: t, expires: now.Add(h.cfg.SecretTTL)}
 	h.mu.Unlock()
-	return t.WebhookSecret, nil
+	return t, nil
+}
+
+// Forget drops the cached secrets of a tenant, so the next delivery reads them again: the
+// handler of the events.InvalidateTenant invalidation, published on a rotation.
+func (h *Webhooks) Forget(tenantID string) {
+	h.mu.Lock()
+	delete(h.secrets, tenantID)
+	h.mu.Unlock()
 }

@@ -2,11 +2,15 @@ package handlers_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +19,7 @@ import (
 	"github.com/agentic-run/agentic/client"
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/handlers"
+	"github.com/agentic-run/agentic/internal/natstest"
 	"github.com/agentic-run/agentic/llm"
 	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/webhook"
@@ -159,4 +164,61 @@ func TestWebhookRefusesPrivateTarget(t *testing.T) {
 		return len(d) >= 1 && !d[0].Succeeded && d[0].StatusCode == 0
 	}, 5*time.Second, 10*time.Millisecond)
 	require.Empty(t, recv.calls())
+}
+
+// After a rotation — announced on the bus, as the admin API does — the next delivery is
+// signed with both secrets at once, though the dispatcher caches secrets for an hour; a day
+// later, with the new one only.
+func TestWebhookSignedWithBothSecretsAfterRotation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 5*time.Second)
+	recv := newReceiver(t, 0)
+	var offset atomic.Int64
+	hooks, err := handlers.NewWebhooks(handlers.WebhooksConfig{Store: h.store, Sender: localSender(t),
+		SecretTTL: time.Hour, Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
+	require.NoError(t, err)
+	iv, err := events.NewInvalidations(natstest.Conn(t), h.names)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, iv.Close()) })
+	iv.On(events.InvalidateTenant, hooks.Forget)
+	h.run(h.names.EventsStream(), events.ConsumerWebhooks, time.Second, hooks.Handle)
+
+	deliver := func() received {
+		t.Helper()
+		n := len(recv.calls())
+		task := h.insert("echo", `{}`, func(t *store.Task) { t.WebhookURL = recv.srv.URL })
+		done, _, err := h.store.FinishTask(context.Background(), task.ID, store.Result{
+			Status: store.StatusSucceeded, Output: []byte(`{}`), FinishedAt: time.Now()})
+		require.NoError(t, err)
+		require.NoError(t, h.pub.PublishEvent(context.Background(), events.TerminalEvent(done)))
+		require.Eventually(t, func() bool { return len(recv.calls()) == n+1 }, 10*time.Second, 10*time.Millisecond)
+		return recv.calls()[n]
+	}
+	old := h.tenant.WebhookSecret
+	first := deliver() // caches the tenant's secret
+	require.Len(t, strings.Fields(first.header.Get("webhook-signature")), 1)
+	require.NoError(t, webhook.Verify(old, first.header, first.body))
+
+	rotated, err := h.store.RotateWebhookSecret(context.Background(), h.tenant.ID,
+		"whsec_"+base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")), time.Now())
+	require.NoError(t, err)
+	require.NoError(t, h.pub.Invalidate(context.Background(), events.InvalidateTenant, h.tenant.ID))
+
+	// The invalidation is asynchronous to this goroutine: deliver until it has been seen.
+	var during received
+	require.Eventually(t, func() bool {
+		during = deliver()
+		return len(strings.Fields(during.header.Get("webhook-signature"))) == 2
+	}, 10*time.Second, 10*time.Millisecond, "the rotation reached the dispatcher")
+	require.NoError(t, webhook.Verify(old, during.header, during.body), "a receiver not yet switched")
+	require.NoError(t, webhook.Verify(rotated.WebhookSecret, during.header, during.body), "a switched receiver")
+
+	offset.Store(int64(store.WebhookSecretOverlap + 2*time.Hour)) // past the overlap and the cache TTL
+	after := deliver()
+	// (Verify would refuse the shifted clock's timestamp; compare with a signature made here.)
+	sec, err := strconv.ParseInt(after.header.Get("webhook-timestamp"), 10, 64)
+	require.NoError(t, err)
+	want, err := webhook.SignAll([]string{rotated.WebhookSecret}, after.header.Get("webhook-id"), time.Unix(sec, 0), after.body)
+	require.NoError(t, err)
+	require.Equal(t, want, after.header.Get("webhook-signature"), "the new secret alone signs")
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agentic-run/agentic/client"
+	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/store"
 )
 
@@ -121,7 +123,7 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) error {
 	if err := v.err(); err != nil {
 		return err
 	}
-	secret, err := randomBytes(32)
+	secret, err := newWebhookSecret()
 	if err != nil {
 		return err
 	}
@@ -129,7 +131,7 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) error {
 		ID:            store.NewID("ten"),
 		Name:          strings.TrimSpace(body.Name),
 		Tier:          tier,
-		WebhookSecret: "whsec_" + base64.StdEncoding.EncodeToString(secret),
+		WebhookSecret: secret,
 		CreatedAt:     s.now(),
 	}
 	if body.MonthlyBudgetUSD != nil {
@@ -263,8 +265,9 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// DELETE /v1/admin/api-keys/{id}: revoke in the store, then put a tombstone in the shared
-// cache (read-through fills never overwrite one) and drop the local entry.
+// DELETE /v1/admin/api-keys/{id}: revoke in the store, drop the local entry, tell every
+// replica to drop theirs (an invalidation on the bus), and put a tombstone in the shared
+// cache (read-through fills never overwrite one).
 func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request) error {
 	k, err := s.cfg.Store.RevokeAPIKey(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -302,6 +305,46 @@ func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request) error {
 			return p
 		}
 	}
+	// Last, once the tombstone is in place, so a replica that drops its entry and looks the
+	// key up again finds it revoked.
+	if err := s.cfg.Events.Invalidate(r.Context(), events.InvalidateAPIKey, hex.EncodeToString(hash[:])); err != nil {
+		// The other replicas' in-process entries still expire within the second.
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "api key revoked but the invalidation was not published",
+			slog.String("key_id", k.ID), slog.String("error", err.Error()))
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// POST /v1/admin/tenants/{id}/webhook-secret: a new secret; the one it replaces keeps
+// signing (next to it) for store.WebhookSecretOverlap. The dispatchers are told at once.
+func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) error {
+	secret, err := newWebhookSecret()
+	if err != nil {
+		return err
+	}
+	t, err := s.cfg.Store.RotateWebhookSecret(r.Context(), r.PathValue("id"), secret, s.now())
+	if err != nil {
+		return tenantErr(err)
+	}
+	if err := s.cfg.Events.Invalidate(r.Context(), events.InvalidateTenant, t.ID); err != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook secret rotated but the invalidation was not published",
+			slog.String("tenant_id", t.ID), slog.String("error", err.Error()))
+	}
+	out := tenantAPI(t, true)
+	if t.WebhookSecretRotatedAt != nil {
+		until := t.WebhookSecretRotatedAt.Add(store.WebhookSecretOverlap).UTC()
+		out.PreviousWebhookSecretExpiresAt = &until
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+	return nil
+}
+
+// newWebhookSecret returns "whsec_" + base64 of 32 random bytes.
+func newWebhookSecret() (string, error) {
+	b, err := randomBytes(32)
+	if err != nil {
+		return "", err
+	}
+	return "whsec_" + base64.StdEncoding.EncodeToString(b), nil
 }

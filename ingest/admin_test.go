@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentic-run/agentic/client"
+	"github.com/agentic-run/agentic/events"
+	"github.com/agentic-run/agentic/ingest"
+	"github.com/agentic-run/agentic/internal/natstest"
 	"github.com/agentic-run/agentic/store"
 )
 
@@ -301,4 +305,102 @@ func TestRevokedKeyStopsOnEveryReplica(t *testing.T) {
 	require.Less(t, time.Since(revoked), 1500*time.Millisecond)
 	// And it stays refused after its in-process entry expired (the shared cache has the tombstone).
 	e.do(t, req{method: "GET", path: "/v1/agents", token: key, base: other.URL}).problem(t, http.StatusUnauthorized, "unauthorized")
+}
+
+// invalidationSpy tells a test when its replica has handled an invalidation.
+type invalidationSpy struct {
+	inner *events.Invalidations
+	seen  chan string
+}
+
+func (s invalidationSpy) On(kind string, fn func(id string)) {
+	s.inner.On(kind, func(id string) {
+		fn(id)
+		s.seen <- kind
+	})
+}
+
+// A revocation reaches the other replica over the bus: its in-process entry is dropped as
+// soon as the invalidation arrives, not when its TTL runs out. No shared cache here, and the
+// longest TTL allowed, so the bus is the only way the replica can learn of it in time.
+func TestRevocationInvalidatesOtherReplicaAtOnce(t *testing.T) {
+	t.Parallel()
+	spy := invalidationSpy{seen: make(chan string, 4)}
+	e := newEnv(t, func(c *ingest.Config) { c.KeyCache, c.LocalKeyTTL = nil, time.Second })
+	iv, err := events.NewInvalidations(natstest.Conn(t), e.names)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, iv.Close()) })
+	spy.inner = iv
+	cfg := e.cfg
+	cfg.Invalidations = spy
+	other, err := ingest.New(cfg)
+	require.NoError(t, err)
+	otherHTTP := httptest.NewServer(other.Handler())
+	t.Cleanup(otherHTTP.Close)
+
+	tenantID, key := e.tenant(t)
+	r := e.do(t, req{method: "GET", path: "/v1/agents", token: key, base: otherHTTP.URL})
+	require.Equal(t, http.StatusOK, r.status, "the other replica caches the key")
+	cached := time.Now()
+	sum := sha256.Sum256([]byte(key))
+	k, err := e.store.APIKeyByHash(context.Background(), sum[:])
+	require.NoError(t, err)
+	require.Equal(t, tenantID, k.TenantID)
+
+	r = e.do(t, req{method: "DELETE", path: "/v1/admin/api-keys/" + k.ID, token: adminToken})
+	require.Equal(t, http.StatusNoContent, r.status, "body: %s", r.body)
+	select {
+	case kind := <-spy.seen:
+		require.Equal(t, events.InvalidateAPIKey, kind)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the other replica never got the invalidation")
+	}
+	e.do(t, req{method: "GET", path: "/v1/agents", token: key, base: otherHTTP.URL}).
+		problem(t, http.StatusUnauthorized, "unauthorized")
+	require.Less(t, time.Since(cached), time.Second, "refused before the cache entry could expire")
+}
+
+// Rotating the webhook secret answers the new secret and when the old one stops signing;
+// the tenant is announced to the dispatchers; an unknown tenant is 404.
+func TestRotateWebhookSecret(t *testing.T) {
+	t.Parallel()
+	spy := invalidationSpy{seen: make(chan string, 4)}
+	e := newEnv(t)
+	iv, err := events.NewInvalidations(natstest.Conn(t), e.names)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, iv.Close()) })
+	spy.inner = iv
+	got := make(chan string, 1)
+	spy.On(events.InvalidateTenant, func(id string) { got <- id })
+
+	tenantID, key := e.tenant(t)
+	before, err := e.store.GetTenant(context.Background(), tenantID)
+	require.NoError(t, err)
+
+	r := e.do(t, req{method: "POST", path: "/v1/admin/tenants/" + tenantID + "/webhook-secret", token: adminToken})
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	var ten client.Tenant
+	r.decode(t, &ten)
+	require.Equal(t, tenantID, ten.ID)
+	require.Regexp(t, `^whsec_[A-Za-z0-9+/]{43}=$`, ten.WebhookSecret)
+	require.NotEqual(t, before.WebhookSecret, ten.WebhookSecret)
+	require.NotNil(t, ten.PreviousWebhookSecretExpiresAt)
+	require.WithinDuration(t, time.Now().Add(24*time.Hour), *ten.PreviousWebhookSecretExpiresAt, time.Minute)
+	select {
+	case id := <-got:
+		require.Equal(t, tenantID, id)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no invalidation for the tenant")
+	}
+
+	after, err := e.store.GetTenant(context.Background(), tenantID)
+	require.NoError(t, err)
+	require.Equal(t, []string{ten.WebhookSecret, before.WebhookSecret}, after.WebhookSecrets(time.Now()))
+
+	r = e.do(t, req{method: "GET", path: "/v1/admin/tenants/" + tenantID, token: adminToken})
+	require.NotContains(t, string(r.body), "whsec_", "reads never show a secret")
+	e.do(t, req{method: "POST", path: "/v1/admin/tenants/ten_unknown/webhook-secret", token: adminToken}).
+		problem(t, http.StatusNotFound, "not_found")
+	e.do(t, req{method: "POST", path: "/v1/admin/tenants/" + tenantID + "/webhook-secret", token: key}).
+		problem(t, http.StatusForbidden, "forbidden")
 }

@@ -86,6 +86,7 @@ func (s *Server) authenticate(ctx context.Context, tok string) (*store.APIKey, e
 	if k := s.keys.get(hash); k != nil {
 		return k, nil
 	}
+	gen := s.keys.generation()
 	kc := s.cfg.KeyCache
 	if kc != nil {
 		var k store.APIKey
@@ -96,7 +97,7 @@ func (s *Server) authenticate(ctx context.Context, tok string) (*store.APIKey, e
 		case found && k.RevokedAt != nil:
 			return nil, errUnauthorized
 		case found:
-			s.keys.put(hash, &k)
+			s.keys.put(hash, &k, gen)
 			return &k, nil
 		}
 	}
@@ -112,16 +113,20 @@ func (s *Server) authenticate(ctx context.Context, tok string) (*store.APIKey, e
 			s.log.LogAttrs(ctx, slog.LevelWarn, "api key cache fill failed", slog.String("error", err.Error()))
 		}
 	}
-	s.keys.put(hash, k)
+	s.keys.put(hash, k, gen)
 	return k, nil
 }
 
-// localKeys is the in-process cache of API keys, with a TTL short enough (≤ 1 s) that a key
-// revoked through another replica stops working here within the second.
+// localKeys is the in-process cache of API keys. A revocation through any replica drops the
+// entry at once (an invalidation on the bus); the TTL (≤ 1 s) bounds how long a replica
+// that missed the invalidation keeps accepting the key.
 type localKeys struct {
 	ttl time.Duration
 	mu  sync.RWMutex
 	m   map[[32]byte]localKey
+	// gen counts deletions: a lookup that began before one may have read what it deleted,
+	// so its result is not cached (put with a stale generation is dropped).
+	gen uint64
 }
 
 type localKey struct {
@@ -150,13 +155,24 @@ func (c *localKeys) get(hash [32]byte) *store.APIKey {
 	return e.k
 }
 
-func (c *localKeys) put(hash [32]byte, k *store.APIKey) {
+// generation returns the count of deletions so far, to pass to put.
+func (c *localKeys) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
+// put caches k unless a deletion happened since gen was read.
+func (c *localKeys) put(hash [32]byte, k *store.APIKey, gen uint64) {
 	if c.ttl <= 0 {
 		return
 	}
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
 	if len(c.m) >= maxLocalKeys {
 		for h, e := range c.m {
 			if now.After(e.exp) {
@@ -173,5 +189,6 @@ func (c *localKeys) put(hash [32]byte, k *store.APIKey) {
 func (c *localKeys) delete(hash [32]byte) {
 	c.mu.Lock()
 	delete(c.m, hash)
+	c.gen++
 	c.mu.Unlock()
 }

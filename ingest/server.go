@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,10 +19,18 @@ import (
 	"github.com/agentic-run/agentic/webhook"
 )
 
-// EventPublisher publishes lifecycle events and cancel signals; *events.Publisher is one.
+// EventPublisher publishes lifecycle events, cancel signals and cache invalidations;
+// *events.Publisher is one.
 type EventPublisher interface {
 	PublishEvent(ctx context.Context, ev events.TaskEvent) error
 	SignalCancel(taskID string) error
+	Invalidate(ctx context.Context, kind, id string) error
+}
+
+// InvalidationSource calls handlers with the invalidations any replica publishes;
+// *events.Invalidations is one.
+type InvalidationSource interface {
+	On(kind string, fn func(id string))
 }
 
 // TaskWatcher delivers status changes of tasks; *events.Notifier is one.
@@ -46,6 +55,9 @@ type Config struct {
 	Events EventPublisher
 	// Notifier wakes long-polls and event streams when a task changes.
 	Notifier TaskWatcher
+	// Invalidations, when set, delivers other replicas' key revocations, so a revoked key
+	// stops working here at once rather than when its in-process cache entry expires.
+	Invalidations InvalidationSource
 	// KeyCache is the shared cache of API keys by hash; nil means every lookup not in the
 	// in-process cache goes to the store.
 	KeyCache *cache.Redis
@@ -163,6 +175,13 @@ func New(cfg Config) (*Server, error) {
 		agents:    docs,
 		openapi:   openapiDoc,
 	}
+	if cfg.Invalidations != nil {
+		cfg.Invalidations.On(events.InvalidateAPIKey, func(id string) {
+			if hash, err := hex.DecodeString(id); err == nil && len(hash) == sha256.Size {
+				s.keys.delete([32]byte(hash))
+			}
+		})
+	}
 	s.register()
 	return s, nil
 }
@@ -184,6 +203,7 @@ func (s *Server) register() {
 	s.route("PATCH /v1/admin/tenants/{id}", s.admin(s.patchTenant))
 	s.route("POST /v1/admin/tenants/{id}/api-keys", s.admin(s.createAPIKey))
 	s.route("DELETE /v1/admin/api-keys/{id}", s.admin(s.revokeAPIKey))
+	s.route("POST /v1/admin/tenants/{id}/webhook-secret", s.admin(s.rotateWebhookSecret))
 
 	s.route("GET /v1/agents", s.tenant(s.listAgents))
 	s.route("GET /v1/agents/{id}", s.tenant(s.getAgent))

@@ -50,6 +50,11 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		return err
 	}
 	defer func() { _ = notifier.Close() }()
+	invalidations, err := events.NewInvalidations(e.NC, e.Names)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = invalidations.Close() }()
 	var keyCache *cache.Redis
 	if e.Redis != nil {
 		keyCache = cache.NewRedis(e.Redis, c.Prefix)
@@ -59,18 +64,19 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		checks[name] = check
 	}
 	srv, err := ingest.New(ingest.Config{
-		Store:       e.Store,
-		Agents:      catalog,
-		Webhooks:    policy,
-		Enqueue:     relay.Enqueue,
-		Events:      pub,
-		Notifier:    notifier,
-		KeyCache:    keyCache,
-		AdminToken:  c.AdminToken,
-		MaxAttempts: c.MaxAttempts,
-		ReadyChecks: checks,
-		Version:     Version,
-		Logger:      log,
+		Store:         e.Store,
+		Agents:        catalog,
+		Webhooks:      policy,
+		Enqueue:       relay.Enqueue,
+		Events:        pub,
+		Notifier:      notifier,
+		Invalidations: invalidations,
+		KeyCache:      keyCache,
+		AdminToken:    c.AdminToken,
+		MaxAttempts:   c.MaxAttempts,
+		ReadyChecks:   checks,
+		Version:       Version,
+		Logger:        log,
 	})
 	if err != nil {
 		return err
@@ -130,6 +136,12 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	if err != nil {
 		return err
 	}
+	invalidations, err := events.NewInvalidations(e.NC, e.Names)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = invalidations.Close() }()
+	invalidations.On(events.InvalidateTenant, hooks.Forget)
 	ops, err := handlers.NewOps(handlers.OpsConfig{Store: e.Store, Publisher: pub, Grace: c.ReconcileGrace, Logger: log})
 	if err != nil {
 		return err
