@@ -19,7 +19,7 @@
 // finish within a drain timeout and then cancels them with ErrShutdown as cause.
 //
 // Not everything is stored: Notifier and Cancels ride core NATS subjects (PREFIX.live.*,
-// PREFIX.events.task.*, PREFIX.cancel.*) so long-polls learn of status changes and workers
+// PREFIX.events.*.task.*, PREFIX.cancel.*) so long-polls learn of status changes and workers
 // of cancel requests from any process, best effort, with the store remaining the truth.
 //
 // NATS client errors never leave the package: they are translated to ErrUnavailable,

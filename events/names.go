@@ -25,8 +25,16 @@ const KindTask = "task"
 // TaskSubject is where a tenant's tasks are published: PREFIX.tasks.TENANT.
 func (n Names) TaskSubject(tenantID string) string { return n.Prefix + ".tasks." + tenantID }
 
-// EventSubject is where a lifecycle event is published: PREFIX.events.task.succeeded.
-func (n Names) EventSubject(eventType string) string { return n.Prefix + ".events." + eventType }
+// EventSubject is where a tenant's lifecycle event is published:
+// PREFIX.events.TENANT.task.succeeded. The tenant is in the subject, as in every subject that
+// carries a tenant's data, so permissions, consumers and mirrors can be scoped to one tenant.
+func (n Names) EventSubject(tenantID, eventType string) string {
+	return n.Prefix + ".events." + tenantID + "." + eventType
+}
+
+// EventFilter matches one type of event (or, with "task.>", every task event) of every
+// tenant: PREFIX.events.*.task.succeeded.
+func (n Names) EventFilter(eventType string) string { return n.Prefix + ".events.*." + eventType }
 
 // LiveSubject carries non-durable status notifications (task.running) for long-polls.
 func (n Names) LiveSubject(taskID string) string { return n.Prefix + ".live." + taskID }
@@ -34,8 +42,17 @@ func (n Names) LiveSubject(taskID string) string { return n.Prefix + ".live." + 
 // CancelSubject carries a request to interrupt a running task (core NATS, not stored).
 func (n Names) CancelSubject(taskID string) string { return n.Prefix + ".cancel." + taskID }
 
-// DLQSubject is where dead-lettered copies of a kind of message go: PREFIX.dlq.tasks.
-func (n Names) DLQSubject(kind string) string { return n.Prefix + ".dlq." + kind }
+// DLQSubject is where dead-lettered copies of a kind of message go, by tenant:
+// PREFIX.dlq.tasks.TENANT (DLQSystem for a message that is no tenant's).
+func (n Names) DLQSubject(kind, tenantID string) string {
+	if tenantID == "" {
+		tenantID = DLQSystem
+	}
+	return n.Prefix + ".dlq." + kind + "." + tenantID
+}
+
+// DLQSystem stands for the tenant in the DLQ subject of a message that has none.
+const DLQSystem = "system"
 
 // OpsSubject is where the scheduler emits a job: PREFIX.ops.reconcile.
 func (n Names) OpsSubject(job string) string { return n.Prefix + ".ops." + job }

@@ -55,7 +55,7 @@ func terminal(status string) bool {
 // NewNotifier subscribes to the events and live subjects of n.
 func NewNotifier(nc *nats.Conn, n Names) (*Notifier, error) {
 	no := &Notifier{watchers: make(map[string][]*watcher)}
-	evSub, err := nc.Subscribe(n.EventSubject("task.>"), no.onEvent)
+	evSub, err := nc.Subscribe(n.EventFilter("task.>"), no.onEvent)
 	if err != nil {
 		return nil, translate("notifier subscribe", err)
 	}

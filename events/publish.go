@@ -23,7 +23,7 @@ type TaskMessage struct {
 	TenantID string `json:"tenant_id"`
 }
 
-// TaskEvent is a lifecycle event: the body of PREFIX.events.task.* messages and, as Data,
+// TaskEvent is a lifecycle event: the body of PREFIX.events.TENANT.task.* messages and, as Data,
 // of the webhook a dispatcher sends.
 type TaskEvent struct {
 	// ID is stable for the event ("evt_" + task id for the terminal event): the Nats-Msg-Id
@@ -120,7 +120,10 @@ func (p *Publisher) PublishEvent(ctx context.Context, ev TaskEvent) error {
 	if err != nil {
 		return fmt.Errorf("events: encode event %s: %w", ev.ID, err)
 	}
-	m := &nats.Msg{Subject: p.n.EventSubject(ev.Type), Data: body, Header: make(nats.Header, 4)}
+	if ev.TenantID == "" {
+		return fmt.Errorf("%w: event %s without tenant", ErrInvalid, ev.ID)
+	}
+	m := &nats.Msg{Subject: p.n.EventSubject(ev.TenantID, ev.Type), Data: body, Header: make(nats.Header, 4)}
 	setHeaders(m.Header, ev.ID, ev.Type, ev.TenantID, ev.Task.TraceID)
 	if _, err := p.js.PublishMsg(ctx, m); err != nil {
 		return translate("publish event "+ev.ID, err)
@@ -170,7 +173,7 @@ func (p *Publisher) PublishDLQ(ctx context.Context, kind string, m *Msg, reason 
 	}
 	h.Set(jetstream.MsgIDHeader, id)
 	h.Set(HeaderError, reason.Code+": "+reason.Message)
-	out := &nats.Msg{Subject: p.n.DLQSubject(kind), Data: m.Data, Header: h}
+	out := &nats.Msg{Subject: p.n.DLQSubject(kind, m.Header.Get(HeaderTenant)), Data: m.Data, Header: h}
 	if _, err := p.js.PublishMsg(ctx, out); err != nil {
 		return translate("publish dead letter "+id, err)
 	}

@@ -115,7 +115,7 @@ func TestPublishEvent(t *testing.T) {
 	require.EqualValues(t, 1, streamMsgs(t, js, n.EventsStream()))
 
 	m := lastMsg(t, js, n.EventsStream())
-	require.Equal(t, n.EventSubject("task.succeeded"), m.Subject)
+	require.Equal(t, n.EventSubject("ten_a", "task.succeeded"), m.Subject)
 	require.Equal(t, "evt_tsk_ev", m.Header.Get(jetstream.MsgIDHeader))
 	require.Equal(t, "task.succeeded", m.Header.Get(events.HeaderKind))
 	require.Equal(t, "ten_a", m.Header.Get(events.HeaderTenant))
@@ -171,7 +171,7 @@ func TestPublishDLQ(t *testing.T) {
 	require.EqualValues(t, 1, streamMsgs(t, js, n.DLQStream()))
 
 	d := lastMsg(t, js, n.DLQStream())
-	require.Equal(t, n.DLQSubject("tasks"), d.Subject)
+	require.Equal(t, n.DLQSubject("tasks", "ten_a"), d.Subject)
 	require.Equal(t, "tsk_dead-dlq", d.Header.Get(jetstream.MsgIDHeader))
 	require.Equal(t, "max_attempts: gave up", d.Header.Get(events.HeaderError))
 	require.Equal(t, "ten_a", d.Header.Get(events.HeaderTenant))

@@ -124,7 +124,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, o *SetupOpts) e
 		cfg    jetstream.ConsumerConfig
 	}{
 		{n.TasksStream(), consumerConfig(ConsumerWorkers, "", opts.AckWait)},
-		{n.EventsStream(), consumerConfig(ConsumerWebhooks, n.EventSubject("task.>"), opts.AckWait)},
+		{n.EventsStream(), consumerConfig(ConsumerWebhooks, n.EventFilter("task.>"), opts.AckWait)},
 		{n.OpsStream(), consumerConfig(ConsumerOps, "", opts.AckWait)},
 	}
 	for _, c := range consumers {

@@ -54,7 +54,7 @@ func TestSetupIdempotent(t *testing.T) {
 
 	wh, err := js.Consumer(ctx, n.EventsStream(), events.ConsumerWebhooks)
 	require.NoError(t, err)
-	require.Equal(t, n.Prefix+".events.task.>", wh.CachedInfo().Config.FilterSubject)
+	require.Equal(t, n.Prefix+".events.*.task.>", wh.CachedInfo().Config.FilterSubject)
 
 	_, err = js.Consumer(ctx, n.OpsStream(), events.ConsumerOps)
 	require.NoError(t, err)
@@ -107,9 +107,11 @@ func TestStreamNames(t *testing.T) {
 	require.Equal(t, "AG_DEV_DLQ", n.DLQStream())
 	require.Equal(t, "AG_DEV_OPS", n.OpsStream())
 	require.Equal(t, "ag-dev.tasks.ten_1", n.TaskSubject("ten_1"))
-	require.Equal(t, "ag-dev.events.task.failed", n.EventSubject("task.failed"))
+	require.Equal(t, "ag-dev.events.ten_1.task.failed", n.EventSubject("ten_1", "task.failed"))
+	require.Equal(t, "ag-dev.events.*.task.>", n.EventFilter("task.>"))
 	require.Equal(t, "ag-dev.live.tsk_1", n.LiveSubject("tsk_1"))
 	require.Equal(t, "ag-dev.cancel.tsk_1", n.CancelSubject("tsk_1"))
-	require.Equal(t, "ag-dev.dlq.tasks", n.DLQSubject("tasks"))
+	require.Equal(t, "ag-dev.dlq.tasks.ten_1", n.DLQSubject("tasks", "ten_1"))
+	require.Equal(t, "ag-dev.dlq.ops.system", n.DLQSubject("ops", ""))
 	require.Equal(t, "ag-dev.ops.backup", n.OpsSubject("backup"))
 }

@@ -42,7 +42,7 @@ func TestTaskSucceedsWithUsageAndEvent(t *testing.T) {
 		require.Equal(t, 1, h.count(`SELECT count(*) FROM usage_records WHERE task_id = $1`, id))
 	}
 	require.Eventually(t, func() bool {
-		return h.streamMessages(h.names.EventsStream(), h.names.EventSubject("task.succeeded")) == 2
+		return h.streamMessages(h.names.EventsStream(), h.names.EventSubject(h.tenant.ID, "task.succeeded")) == 2
 	}, 5*time.Second, 10*time.Millisecond)
 }
 
@@ -71,7 +71,7 @@ func TestDuplicateDeliveryOneTerminalState(t *testing.T) {
 		return h.streamMessages(h.names.TasksStream(), h.names.TaskSubject(task.TenantID)) == 0
 	}, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, 1, h.count(`SELECT count(*) FROM usage_records WHERE task_id = $1`, task.ID))
-	require.EqualValues(t, 1, h.streamMessages(h.names.EventsStream(), h.names.EventSubject("task.succeeded")))
+	require.EqualValues(t, 1, h.streamMessages(h.names.EventsStream(), h.names.EventSubject(h.tenant.ID, "task.succeeded")))
 	again, err := h.store.LoadTask(context.Background(), task.ID)
 	require.NoError(t, err)
 	require.Equal(t, got.FinishedAt, again.FinishedAt, "terminal state never overwritten")
@@ -93,11 +93,11 @@ func TestPoisonTaskEndsFailedAndDeadLettered(t *testing.T) {
 	require.Equal(t, 0, h.count(`SELECT count(*) FROM usage_records WHERE task_id = $1 AND cost_micros > 0`, task.ID))
 
 	require.Eventually(t, func() bool {
-		return h.streamMessages(h.names.DLQStream(), h.names.DLQSubject("tasks")) == 1
+		return h.streamMessages(h.names.DLQStream(), h.names.DLQSubject("tasks", h.tenant.ID)) == 1
 	}, 5*time.Second, 10*time.Millisecond)
 	dlq, err := h.js.Stream(context.Background(), h.names.DLQStream())
 	require.NoError(t, err)
-	raw, err := dlq.GetLastMsgForSubject(context.Background(), h.names.DLQSubject("tasks"))
+	raw, err := dlq.GetLastMsgForSubject(context.Background(), h.names.DLQSubject("tasks", h.tenant.ID))
 	require.NoError(t, err)
 	require.Contains(t, raw.Header.Get(events.HeaderError), handlers.CodeMaxAttempts)
 	var tm events.TaskMessage
@@ -153,7 +153,7 @@ func TestCancelRunningTask(t *testing.T) {
 			got = h.waitStatus(task.ID, store.StatusCanceled, 5*time.Second)
 			require.Equal(t, handlers.CodeCanceled, got.Error.Code)
 			require.Eventually(t, func() bool {
-				return h.streamMessages(h.names.EventsStream(), h.names.EventSubject("task.canceled")) == 1
+				return h.streamMessages(h.names.EventsStream(), h.names.EventSubject(h.tenant.ID, "task.canceled")) == 1
 			}, 5*time.Second, 10*time.Millisecond)
 		})
 	}
@@ -245,12 +245,12 @@ func TestFinishedTaskWithLostEventIsAnnounced(t *testing.T) {
 		Status: store.StatusSucceeded, Output: json.RawMessage(`{"lost":"event"}`), FinishedAt: now})
 	require.NoError(t, err)
 	require.True(t, applied)
-	require.Zero(t, h.streamMessages(h.names.EventsStream(), h.names.EventSubject("task.succeeded")))
+	require.Zero(t, h.streamMessages(h.names.EventsStream(), h.names.EventSubject(h.tenant.ID, "task.succeeded")))
 
 	require.NoError(t, h.pub.PublishTask(context.Background(), task))
 	h.runTasks(h.tasksConfig(llm.SimConfig{}, 5*time.Second), time.Second)
 	require.Eventually(t, func() bool {
-		return h.streamMessages(h.names.EventsStream(), h.names.EventSubject("task.succeeded")) == 1
+		return h.streamMessages(h.names.EventsStream(), h.names.EventSubject(h.tenant.ID, "task.succeeded")) == 1
 	}, 10*time.Second, 10*time.Millisecond)
 	got, err := h.store.LoadTask(context.Background(), task.ID)
 	require.NoError(t, err)

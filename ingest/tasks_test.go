@@ -395,7 +395,7 @@ func TestCancel(t *testing.T) {
 
 	// Queued: canceled at once, and its terminal event published.
 	task := e.submit(t, key, echoTask)
-	evs, err := e.nc.SubscribeSync(e.names.EventSubject("task.canceled"))
+	evs, err := e.nc.SubscribeSync(e.names.EventFilter("task.canceled"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = evs.Unsubscribe() })
 	require.NoError(t, e.nc.Flush())
