@@ -3,8 +3,9 @@
 // changing record (an API key by its hash, say) and a stale entry must be removable at once
 // from every replica.
 //
-// Keys are PREFIX + ":" + key. Callers put the tenant (or "global") into the key, so entries of
-// different tenants never collide: "ten_123:agent:summarizer", "global:apikey:<hash>". Redis
+// Keys are PREFIX:OWNER:name, and the owner is part of the Key type: TenantKey(tenant, name)
+// or GlobalKey(name), so entries of different tenants never collide and no entry can be
+// written without saying whose it is: "ten_123:agent:summarizer", "global:apikey:<hash>". Redis
 // errors never leave the package: they come back wrapped around ErrUnavailable, and callers
 // treat them as a miss and fall back to the source of truth.
 package cache

@@ -28,13 +28,43 @@ func NewRedis(c *redis.Client, prefix string) *Redis {
 	return &Redis{c: c, prefix: prefix + ":"}
 }
 
-// Key returns the Redis key under which key is stored.
-func (r *Redis) Key(key string) string { return r.prefix + key }
+// Key names an entry: whose it is (a tenant, or global) and what it is. There is no other
+// way to make one, so every entry carries its tenant.
+type Key struct {
+	owner, name string
+}
+
+// TenantKey names a tenant's entry: stored as PREFIX:TENANT:name.
+func TenantKey(tenantID, name string) Key { return Key{owner: tenantID, name: name} }
+
+// GlobalKey names an entry that is no tenant's (an API key looked up by its hash, before the
+// tenant is known): stored as PREFIX:global:name.
+func GlobalKey(name string) Key { return Key{owner: globalOwner, name: name} }
+
+const globalOwner = "global"
+
+// errNoOwner refuses a tenant key with an empty tenant id, which would share a namespace.
+var errNoOwner = errors.New("cache: key without a tenant")
+
+// Key returns the Redis key under which k is stored.
+func (r *Redis) Key(k Key) string { return r.prefix + k.owner + ":" + k.name }
+
+// redisKey is Key, refusing a key without an owner.
+func (r *Redis) redisKey(k Key) (string, error) {
+	if k.owner == "" {
+		return "", errNoOwner
+	}
+	return r.Key(k), nil
+}
 
 // Get loads key into dst (a pointer, as for json.Unmarshal). It reports false, and leaves dst
 // alone, when the key is absent or expired.
-func (r *Redis) Get(ctx context.Context, key string, dst any) (bool, error) {
-	b, err := r.c.Get(ctx, r.prefix+key).Bytes()
+func (r *Redis) Get(ctx context.Context, key Key, dst any) (bool, error) {
+	rk, err := r.redisKey(key)
+	if err != nil {
+		return false, err
+	}
+	b, err := r.c.Get(ctx, rk).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return false, nil
 	}
@@ -49,7 +79,11 @@ func (r *Redis) Get(ctx context.Context, key string, dst any) (bool, error) {
 
 // Set stores v as JSON under key for ttl, replacing any value there. A ttl of zero or less
 // keeps the entry until it is deleted.
-func (r *Redis) Set(ctx context.Context, key string, v any, ttl time.Duration) error {
+func (r *Redis) Set(ctx context.Context, key Key, v any, ttl time.Duration) error {
+	rk, err := r.redisKey(key)
+	if err != nil {
+		return err
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("cache set: encode: %w", err)
@@ -57,7 +91,7 @@ func (r *Redis) Set(ctx context.Context, key string, v any, ttl time.Duration) e
 	if ttl < 0 {
 		ttl = 0
 	}
-	if err := r.c.Set(ctx, r.prefix+key, b, ttl).Err(); err != nil {
+	if err := r.c.Set(ctx, rk, b, ttl).Err(); err != nil {
 		return unavailable("set", err)
 	}
 	return nil
@@ -66,7 +100,11 @@ func (r *Redis) Set(ctx context.Context, key string, v any, ttl time.Duration) e
 // Add stores v as JSON under key for ttl only if the key holds nothing, and reports whether it
 // did. Read-through fills use it so that they never overwrite a newer entry written by an
 // invalidation (a tombstone) between their read of the source and their fill.
-func (r *Redis) Add(ctx context.Context, key string, v any, ttl time.Duration) (bool, error) {
+func (r *Redis) Add(ctx context.Context, key Key, v any, ttl time.Duration) (bool, error) {
+	rk, err := r.redisKey(key)
+	if err != nil {
+		return false, err
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return false, fmt.Errorf("cache add: encode: %w", err)
@@ -74,7 +112,7 @@ func (r *Redis) Add(ctx context.Context, key string, v any, ttl time.Duration) (
 	if ttl < 0 {
 		ttl = 0
 	}
-	ok, err := r.c.SetNX(ctx, r.prefix+key, b, ttl).Result()
+	ok, err := r.c.SetNX(ctx, rk, b, ttl).Result()
 	if err != nil {
 		return false, unavailable("add", err)
 	}
@@ -82,13 +120,17 @@ func (r *Redis) Add(ctx context.Context, key string, v any, ttl time.Duration) (
 }
 
 // Delete removes the keys; absent keys are not an error.
-func (r *Redis) Delete(ctx context.Context, keys ...string) error {
+func (r *Redis) Delete(ctx context.Context, keys ...Key) error {
 	if len(keys) == 0 {
 		return nil
 	}
 	full := make([]string, len(keys))
 	for i, k := range keys {
-		full[i] = r.prefix + k
+		rk, err := r.redisKey(k)
+		if err != nil {
+			return err
+		}
+		full[i] = rk
 	}
 	if err := r.c.Del(ctx, full...).Err(); err != nil {
 		return unavailable("delete", err)

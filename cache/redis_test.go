@@ -30,7 +30,7 @@ func TestGetMissLeavesDst(t *testing.T) {
 	r, _, _ := newCache(t)
 
 	dst := record{ID: "untouched"}
-	ok, err := r.Get(ctx, "global:absent", &dst)
+	ok, err := r.Get(ctx, cache.GlobalKey("absent"), &dst)
 	require.NoError(t, err)
 	require.False(t, ok)
 	require.Equal(t, "untouched", dst.ID)
@@ -41,10 +41,10 @@ func TestSetGetRoundTripUnderPrefix(t *testing.T) {
 	ctx := context.Background()
 	r, c, prefix := newCache(t)
 
-	require.NoError(t, r.Set(ctx, "ten_1:rec", record{ID: "a", Count: 3}, time.Minute))
+	require.NoError(t, r.Set(ctx, cache.TenantKey("ten_1", "rec"), record{ID: "a", Count: 3}, time.Minute))
 
 	var got record
-	ok, err := r.Get(ctx, "ten_1:rec", &got)
+	ok, err := r.Get(ctx, cache.TenantKey("ten_1", "rec"), &got)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, record{ID: "a", Count: 3}, got)
@@ -53,15 +53,15 @@ func TestSetGetRoundTripUnderPrefix(t *testing.T) {
 	raw, err := c.Get(ctx, prefix+":ten_1:rec").Result()
 	require.NoError(t, err)
 	require.JSONEq(t, `{"id":"a","count":3}`, raw)
-	require.Equal(t, prefix+":ten_1:rec", r.Key("ten_1:rec"))
+	require.Equal(t, prefix+":ten_1:rec", r.Key(cache.TenantKey("ten_1", "rec")))
 	ttl, err := c.PTTL(ctx, prefix+":ten_1:rec").Result()
 	require.NoError(t, err)
 	require.Greater(t, ttl, 50*time.Second)
 	require.LessOrEqual(t, ttl, time.Minute)
 
 	// Set replaces.
-	require.NoError(t, r.Set(ctx, "ten_1:rec", record{ID: "b"}, time.Minute))
-	ok, err = r.Get(ctx, "ten_1:rec", &got)
+	require.NoError(t, r.Set(ctx, cache.TenantKey("ten_1", "rec"), record{ID: "b"}, time.Minute))
+	ok, err = r.Get(ctx, cache.TenantKey("ten_1", "rec"), &got)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, "b", got.ID)
@@ -72,15 +72,24 @@ func TestTenantsDoNotCollide(t *testing.T) {
 	ctx := context.Background()
 	r, _, _ := newCache(t)
 
-	require.NoError(t, r.Set(ctx, "ten_a:agent:x", record{ID: "a"}, time.Minute))
-	require.NoError(t, r.Set(ctx, "ten_b:agent:x", record{ID: "b"}, time.Minute))
+	require.NoError(t, r.Set(ctx, cache.TenantKey("ten_a", "agent:x"), record{ID: "a"}, time.Minute))
+	require.NoError(t, r.Set(ctx, cache.TenantKey("ten_b", "agent:x"), record{ID: "b"}, time.Minute))
 	var a, b record
-	_, err := r.Get(ctx, "ten_a:agent:x", &a)
+	_, err := r.Get(ctx, cache.TenantKey("ten_a", "agent:x"), &a)
 	require.NoError(t, err)
-	_, err = r.Get(ctx, "ten_b:agent:x", &b)
+	_, err = r.Get(ctx, cache.TenantKey("ten_b", "agent:x"), &b)
 	require.NoError(t, err)
 	require.Equal(t, "a", a.ID)
 	require.Equal(t, "b", b.ID)
+	require.NotEqual(t, r.Key(cache.TenantKey("ten_a", "x")), r.Key(cache.GlobalKey("x")))
+
+	// A key must say whose it is: an empty tenant is refused, never shared.
+	require.Error(t, r.Set(ctx, cache.TenantKey("", "agent:x"), record{}, time.Minute))
+	_, err = r.Get(ctx, cache.TenantKey("", "agent:x"), &a)
+	require.Error(t, err)
+	_, err = r.Add(ctx, cache.TenantKey("", "agent:x"), record{}, time.Minute)
+	require.Error(t, err)
+	require.Error(t, r.Delete(ctx, cache.TenantKey("", "agent:x")))
 }
 
 func TestTwoPrefixesAreSeparate(t *testing.T) {
@@ -90,9 +99,9 @@ func TestTwoPrefixesAreSeparate(t *testing.T) {
 	one := cache.NewRedis(c, prefix+"-one")
 	two := cache.NewRedis(c, prefix+"-two")
 
-	require.NoError(t, one.Set(ctx, "k", record{ID: "one"}, time.Minute))
+	require.NoError(t, one.Set(ctx, cache.GlobalKey("k"), record{ID: "one"}, time.Minute))
 	var got record
-	ok, err := two.Get(ctx, "k", &got)
+	ok, err := two.Get(ctx, cache.GlobalKey("k"), &got)
 	require.NoError(t, err)
 	require.False(t, ok)
 }
@@ -102,10 +111,10 @@ func TestEntryExpires(t *testing.T) {
 	ctx := context.Background()
 	r, _, _ := newCache(t)
 
-	require.NoError(t, r.Set(ctx, "global:short", record{ID: "x"}, 50*time.Millisecond))
+	require.NoError(t, r.Set(ctx, cache.GlobalKey("short"), record{ID: "x"}, 50*time.Millisecond))
 	require.Eventually(t, func() bool {
 		var got record
-		ok, err := r.Get(ctx, "global:short", &got)
+		ok, err := r.Get(ctx, cache.GlobalKey("short"), &got)
 		return err == nil && !ok
 	}, 5*time.Second, 10*time.Millisecond)
 }
@@ -115,15 +124,15 @@ func TestAddNeverOverwrites(t *testing.T) {
 	ctx := context.Background()
 	r, _, _ := newCache(t)
 
-	added, err := r.Add(ctx, "global:k", record{ID: "first"}, time.Minute)
+	added, err := r.Add(ctx, cache.GlobalKey("k"), record{ID: "first"}, time.Minute)
 	require.NoError(t, err)
 	require.True(t, added)
-	added, err = r.Add(ctx, "global:k", record{ID: "second"}, time.Minute)
+	added, err = r.Add(ctx, cache.GlobalKey("k"), record{ID: "second"}, time.Minute)
 	require.NoError(t, err)
 	require.False(t, added)
 
 	var got record
-	ok, err := r.Get(ctx, "global:k", &got)
+	ok, err := r.Get(ctx, cache.GlobalKey("k"), &got)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, "first", got.ID)
@@ -134,17 +143,17 @@ func TestDelete(t *testing.T) {
 	ctx := context.Background()
 	r, _, _ := newCache(t)
 
-	require.NoError(t, r.Set(ctx, "global:a", record{ID: "a"}, time.Minute))
-	require.NoError(t, r.Set(ctx, "global:b", record{ID: "b"}, time.Minute))
-	require.NoError(t, r.Set(ctx, "global:c", record{ID: "c"}, time.Minute))
-	require.NoError(t, r.Delete(ctx, "global:a", "global:b", "global:never-there"))
+	require.NoError(t, r.Set(ctx, cache.GlobalKey("a"), record{ID: "a"}, time.Minute))
+	require.NoError(t, r.Set(ctx, cache.GlobalKey("b"), record{ID: "b"}, time.Minute))
+	require.NoError(t, r.Set(ctx, cache.GlobalKey("c"), record{ID: "c"}, time.Minute))
+	require.NoError(t, r.Delete(ctx, cache.GlobalKey("a"), cache.GlobalKey("b"), cache.GlobalKey("never-there")))
 	require.NoError(t, r.Delete(ctx))
 
-	for key, want := range map[string]bool{"global:a": false, "global:b": false, "global:c": true} {
+	for key, want := range map[cache.Key]bool{cache.GlobalKey("a"): false, cache.GlobalKey("b"): false, cache.GlobalKey("c"): true} {
 		var got record
 		ok, err := r.Get(ctx, key, &got)
 		require.NoError(t, err)
-		require.Equal(t, want, ok, key)
+		require.Equal(t, want, ok, r.Key(key))
 	}
 }
 
@@ -155,7 +164,7 @@ func TestCorruptEntry(t *testing.T) {
 
 	require.NoError(t, c.Set(ctx, prefix+":global:bad", "{not json", time.Minute).Err())
 	var got record
-	ok, err := r.Get(ctx, "global:bad", &got)
+	ok, err := r.Get(ctx, cache.GlobalKey("bad"), &got)
 	require.False(t, ok)
 	require.ErrorIs(t, err, cache.ErrCorrupt)
 }
@@ -163,7 +172,7 @@ func TestCorruptEntry(t *testing.T) {
 func TestSetRejectsUnencodable(t *testing.T) {
 	t.Parallel()
 	r, _, _ := newCache(t)
-	err := r.Set(context.Background(), "global:ch", make(chan int), time.Minute)
+	err := r.Set(context.Background(), cache.GlobalKey("ch"), make(chan int), time.Minute)
 	require.Error(t, err)
 	require.NotErrorIs(t, err, cache.ErrUnavailable)
 }
@@ -184,12 +193,12 @@ func TestUnreachableRedisIsUnavailable(t *testing.T) {
 	r := cache.NewRedis(c, "unused")
 
 	var got record
-	_, err := r.Get(ctx, "k", &got)
+	_, err := r.Get(ctx, cache.GlobalKey("k"), &got)
 	require.ErrorIs(t, err, cache.ErrUnavailable)
-	require.ErrorIs(t, r.Set(ctx, "k", record{}, time.Minute), cache.ErrUnavailable)
-	_, err = r.Add(ctx, "k", record{}, time.Minute)
+	require.ErrorIs(t, r.Set(ctx, cache.GlobalKey("k"), record{}, time.Minute), cache.ErrUnavailable)
+	_, err = r.Add(ctx, cache.GlobalKey("k"), record{}, time.Minute)
 	require.ErrorIs(t, err, cache.ErrUnavailable)
-	require.ErrorIs(t, r.Delete(ctx, "k"), cache.ErrUnavailable)
+	require.ErrorIs(t, r.Delete(ctx, cache.GlobalKey("k")), cache.ErrUnavailable)
 	require.ErrorIs(t, r.Ping(ctx), cache.ErrUnavailable)
 	var re redis.Error
 	require.False(t, errors.As(err, &re), "a redis error type leaked")
@@ -210,6 +219,6 @@ func TestCanceledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var got record
-	_, err := r.Get(ctx, "global:k", &got)
+	_, err := r.Get(ctx, cache.GlobalKey("k"), &got)
 	require.ErrorIs(t, err, context.Canceled)
 }

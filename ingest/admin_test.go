@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentic-run/agentic/cache"
 	"github.com/agentic-run/agentic/client"
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/ingest"
@@ -250,7 +251,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	r = e.do(t, req{method: "GET", path: "/v1/agents", token: k.Key})
 	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
 	var cached store.APIKey
-	found, err := e.cache.Get(ctx, "global:apikey:"+hex.EncodeToString(sum[:]), &cached)
+	found, err := e.cache.Get(ctx, cache.GlobalKey("apikey:"+hex.EncodeToString(sum[:])), &cached)
 	require.NoError(t, err)
 	require.True(t, found)
 	require.Equal(t, k.ID, cached.ID)
@@ -265,7 +266,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.do(t, req{method: "GET", path: "/v1/agents", token: named.Key}).status)
 
 	// The shared cache holds a tombstone.
-	found, err = e.cache.Get(ctx, "global:apikey:"+hex.EncodeToString(sum[:]), &cached)
+	found, err = e.cache.Get(ctx, cache.GlobalKey("apikey:"+hex.EncodeToString(sum[:])), &cached)
 	require.NoError(t, err)
 	require.True(t, found)
 	require.NotNil(t, cached.RevokedAt)

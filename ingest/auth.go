@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentic-run/agentic/cache"
 	"github.com/agentic-run/agentic/store"
 )
 
@@ -73,7 +74,9 @@ func (s *Server) tenant(h tenantFunc) http.Handler {
 
 // keyCacheKey is the shared cache entry of a key hash. It is global, not a tenant's: the
 // tenant is what the lookup finds.
-func keyCacheKey(hash [32]byte) string { return "global:apikey:" + hex.EncodeToString(hash[:]) }
+func keyCacheKey(hash [32]byte) cache.Key {
+	return cache.GlobalKey("apikey:" + hex.EncodeToString(hash[:]))
+}
 
 // authenticate finds the unrevoked API key tok: in-process cache (≤ 1 s), then the shared
 // cache, then the store. A revoked key's shared entry is a tombstone (RevokedAt set), which
