@@ -14,17 +14,20 @@ import (
 
 var tenantsSpec = spec{
 	name:     "tenants",
-	synopsis: "tenants <create|get|update> [flags]",
+	synopsis: "tenants <create|get|update|rotate-secret> [flags]",
 	about: `Manage tenants (needs the admin token).
 
 Commands:
   create   create a tenant and print it with its webhook signing secret
   get      show a tenant
-  update   change a tenant's tier or monthly budget`,
+  update   change a tenant's tier or monthly budget
+  rotate-secret
+           give a tenant a new webhook signing secret; the old one keeps signing for 24 h`,
 	examples: []string{
 		"agentic tenants create --name acme --tier pro --budget 50",
 		"agentic tenants get ten_01JD7X4Y2Z",
 		"agentic tenants update ten_01JD7X4Y2Z --budget none",
+		"agentic tenants rotate-secret ten_01JD7X4Y2Z",
 	},
 }
 
@@ -47,6 +50,14 @@ var (
 		synopsis: "tenants update TENANT_ID [--tier TIER] [--budget USD|none]",
 		about:    "Change a tenant's tier or monthly budget; --budget none removes the budget.",
 		examples: []string{"agentic tenants update ten_01JD7X4Y2Z --tier enterprise", "agentic tenants update ten_01JD7X4Y2Z --budget none"},
+	}
+	tenantsRotateSpec = spec{
+		name:     "tenants rotate-secret",
+		synopsis: "tenants rotate-secret TENANT_ID",
+		about: `Give a tenant a new webhook signing secret and print it (shown only now). For 24 hours
+every delivery carries signatures with both the new and the old secret, so the receiver can
+switch to the new one whenever it is ready.`,
+		examples: []string{"agentic tenants rotate-secret ten_01JD7X4Y2Z --json | jq -r .webhook_secret"},
 	}
 )
 
@@ -140,6 +151,17 @@ func (a *app) tenants(ctx context.Context, argv []string) error {
 			return err
 		}
 		return a.showTenant(t)
+	case "rotate-secret":
+		s := tenantsRotateSpec
+		c, id, err := a.target(s, a.flags(s), rest, "TENANT_ID", adminToken)
+		if err != nil {
+			return err
+		}
+		t, err := c.RotateWebhookSecret(ctx, id)
+		if err != nil {
+			return err
+		}
+		return a.showTenant(t)
 	default:
 		return usageErr(tenantsSpec.name, "unknown command %q", sub)
 	}
@@ -188,6 +210,9 @@ func (a *app) showTenant(t *client.Tenant) error {
 	fmt.Fprintf(tw, "created\t%s\n", timeText(t.CreatedAt))
 	if t.WebhookSecret != "" {
 		fmt.Fprintf(tw, "webhook secret\t%s\t(shown only now)\n", t.WebhookSecret)
+	}
+	if t.PreviousWebhookSecretExpiresAt != nil {
+		fmt.Fprintf(tw, "previous secret\tsigns too until %s\n", timeText(*t.PreviousWebhookSecretExpiresAt))
 	}
 	return tw.Flush()
 }

@@ -165,6 +165,9 @@ func TestAdminCommands(t *testing.T) {
 	ten := decode[client.Tenant](t, r.stdout)
 	assert.Nil(t, ten.MonthlyBudgetUSD)
 	assert.Equal(t, "basic", ten.Tier)
+	r = cli(t, e.admin, "tenants", "rotate-secret", tenantID).ok(t)
+	assert.Regexp(t, `^whsec_\S+\s+\(shown only now\)$`, r.field(t, "webhook secret"))
+	assert.Contains(t, r.field(t, "previous secret"), "signs too until")
 	r = cli(t, e.admin, "tenants", "create", "--name", "x", "--tier", "gold")
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "(invalid_tier)\n  /tier: must be one of")
@@ -233,7 +236,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"cancel"}, nil},
 		{[]string{"tasks"}, []string{"--status status", "--agent agent", "--metadata KEY=VALUE", "--limit int", "--cursor cursor", "--all"}},
 		{[]string{"agents"}, nil},
-		{[]string{"tenants"}, []string{"create", "get", "update"}},
+		{[]string{"tenants"}, []string{"create", "get", "update", "rotate-secret"}},
 		{[]string{"tenants", "create"}, []string{"--name name", "--tier tier", "--budget USD"}},
 		{[]string{"tenants", "get"}, nil},
 		{[]string{"tenants", "update"}, []string{"--tier tier", "--budget USD"}},

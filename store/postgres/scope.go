@@ -72,6 +72,16 @@ func (s *Store) queryRow(ctx context.Context, sc scope, sql string, args []any, 
 	return scanErr
 }
 
+// one runs sql in sc and scans its one row with scan; no row is pgx.ErrNoRows.
+func one[T any](ctx context.Context, s *Store, sc scope, scan func(pgx.Row) (T, error), sql string, args ...any) (T, error) {
+	var v T
+	err := s.queryRow(ctx, sc, sql, args, func(row pgx.Row) (err error) {
+		v, err = scan(row)
+		return err
+	})
+	return v, err
+}
+
 // query runs sql in sc and hands its rows to each.
 func (s *Store) query(ctx context.Context, sc scope, sql string, args []any, each func(pgx.Rows) error) error {
 	return s.scoped(ctx, sc, func(b *pgx.Batch) {

@@ -57,12 +57,7 @@ func scanTask(row pgx.Row) (*store.Task, error) {
 
 // taskRow runs sql in sc and scans the one task it returns; no row is pgx.ErrNoRows.
 func (s *Store) taskRow(ctx context.Context, sc scope, sql string, args ...any) (*store.Task, error) {
-	var t *store.Task
-	err := s.queryRow(ctx, sc, sql, args, func(row pgx.Row) (err error) {
-		t, err = scanTask(row)
-		return err
-	})
-	return t, err
+	return one(ctx, s, sc, scanTask, sql, args...)
 }
 
 // tasks runs sql in sc and scans the tasks it returns.

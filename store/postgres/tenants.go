@@ -30,22 +30,12 @@ func scanTenant(row pgx.Row) (*store.Tenant, error) {
 
 // tenantRow runs sql (as the system: tenants are admin's business) and scans its tenant.
 func (s *Store) tenantRow(ctx context.Context, sql string, args ...any) (*store.Tenant, error) {
-	var t *store.Tenant
-	err := s.queryRow(ctx, system, sql, args, func(row pgx.Row) (err error) {
-		t, err = scanTenant(row)
-		return err
-	})
-	return t, err
+	return one(ctx, s, system, scanTenant, sql, args...)
 }
 
 // apiKeyRow runs sql as the system and scans its key.
 func (s *Store) apiKeyRow(ctx context.Context, sql string, args ...any) (*store.APIKey, error) {
-	var k *store.APIKey
-	err := s.queryRow(ctx, system, sql, args, func(row pgx.Row) (err error) {
-		k, err = scanAPIKey(row)
-		return err
-	})
-	return k, err
+	return one(ctx, s, system, scanAPIKey, sql, args...)
 }
 
 // CreateTenant inserts t; ID, WebhookSecret and CreatedAt are set by the caller. A duplicate
