@@ -36,7 +36,7 @@
 // rows; the rest (workers, dispatchers, the outbox, admin and API-key lookup) as
 // agentic_system. Neither role can log in, owns a table or has BYPASSRLS, and no setting
 // widens what the tenant role sees. The login in DATABASE_URL must be a member of both (the
-// migration grants it) and, in production, no superuser: superusers bypass every policy. A
-// statement sent without a role — a bug — runs as that login, which the forced policies
-// leave with no rows at all.
+// migration grants it) without inheriting their privileges, and in production no superuser:
+// superusers bypass every policy. A statement sent without a role — a bug — runs as that
+// login, which the forced policies leave with no rows at all.
 package postgres

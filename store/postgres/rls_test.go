@@ -1,11 +1,16 @@
 package postgres_test
 
 import (
+	"context"
 	"encoding/json"
+	"net/url"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentic-run/agentic/store"
@@ -181,4 +186,66 @@ func TestRowLevelSecurityCatalog(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 	require.Equal(t, 12, policies)
+}
+
+// As production runs it: the login owns the schema but is no superuser and may not create
+// roles (a DBA made the two roles and granted them, as deploy/postgres/init.sql does). It
+// migrates, the store works, and the login itself — owner of every table — reads no row:
+// FORCE binds the owner, so a statement sent without a role finds nothing.
+func TestRowLevelSecurityOwnerLoginSeesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	schemaURL := pgtest.Schema(t)
+	admin, err := pgx.Connect(ctx, schemaURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = admin.Close(context.Background()) })
+	login := "agentic_owner_" + strings.ToLower(strings.TrimPrefix(store.NewID("x"), "x_"))
+	var schema string
+	require.NoError(t, admin.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema))
+	for _, q := range []string{
+		`CREATE ROLE ` + login + ` LOGIN NOSUPERUSER NOCREATEROLE NOBYPASSRLS`,
+		// Made by a DBA beforehand (here: by the migrations of other tests, or now).
+		`DO $$ BEGIN CREATE ROLE agentic_tenant NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
+		`DO $$ BEGIN CREATE ROLE agentic_system NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
+		`GRANT agentic_tenant, agentic_system TO ` + login,
+		`ALTER SCHEMA ` + pgx.Identifier{schema}.Sanitize() + ` OWNER TO ` + login,
+	} {
+		_, err := admin.Exec(ctx, q)
+		require.NoError(t, err, q)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		for _, q := range []string{`REASSIGN OWNED BY ` + login + ` TO current_user`, `DROP OWNED BY ` + login, `DROP ROLE ` + login} {
+			if _, err := admin.Exec(ctx, q); err != nil {
+				t.Errorf("%s: %v", q, err)
+			}
+		}
+	})
+
+	u, err := url.Parse(schemaURL)
+	require.NoError(t, err)
+	u.User = url.User(login) // trust authentication on the test server
+	pool, err := pgxpool.New(ctx, u.String())
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	// A login inheriting the roles' privileges would pass their policies: refused, with the fix.
+	err = postgres.Migrate(ctx, pool)
+	require.ErrorContains(t, err, "inherits the privileges of agentic_system")
+	_, err = admin.Exec(ctx, `ALTER ROLE `+login+` NOINHERIT`)
+	require.NoError(t, err)
+	require.NoError(t, postgres.Migrate(ctx, pool))
+	s := postgres.New(pool)
+	a, b := rlsFixture(t, s)
+
+	var n int
+	for _, table := range []string{"tenants", "api_keys", "tasks", "idempotency_keys", "usage_records", "webhook_deliveries"} {
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n))
+		require.Zero(t, n, "the owner login without a role reads %s", table)
+	}
+	got, err := postgres.AsTenant(t, s, a.ID, `SELECT DISTINCT tenant_id FROM tasks`)
+	require.NoError(t, err)
+	require.Equal(t, []string{a.ID}, got)
+	tasks, _, err := s.ListTasks(ctx, b.ID, store.TaskFilter{})
+	require.NoError(t, err)
+	require.Len(t, tasks, 2)
 }

@@ -14,9 +14,12 @@
 -- login that migrates) without one of these roles sees no rows at all. Superusers bypass
 -- row-level security whatever the policies say; production logins must not be superusers.
 --
--- The roles are cluster-wide and created here when missing. A login that may not create roles
--- needs a DBA to run, once: CREATE ROLE agentic_tenant NOLOGIN; CREATE ROLE agentic_system
--- NOLOGIN; GRANT agentic_tenant, agentic_system TO <the login>.
+-- The login is a member of both roles (to SET ROLE) without inheriting their privileges, or
+-- the system policy would admit its own statements. The roles are cluster-wide and created
+-- here when missing. A login that may not create roles needs a DBA to run, once:
+--   CREATE ROLE agentic_tenant NOLOGIN; CREATE ROLE agentic_system NOLOGIN;
+--   ALTER ROLE <login> NOINHERIT; GRANT agentic_tenant, agentic_system TO <login>;
+-- (on PostgreSQL 16 and later, GRANT … TO <login> WITH INHERIT FALSE instead of NOINHERIT).
 
 -- +goose Up
 -- +goose StatementBegin
@@ -38,9 +41,30 @@ BEGIN
             RAISE EXCEPTION 'role % must not have BYPASSRLS or SUPERUSER', r;
         END IF;
         IF NOT pg_has_role(current_user, r, 'MEMBER') THEN
-            EXECUTE format('GRANT %I TO %I', r, current_user);
+            IF current_setting('server_version_num')::int >= 160000 THEN
+                EXECUTE format('GRANT %I TO %I WITH INHERIT FALSE', r, current_user);
+            ELSE
+                EXECUTE format('GRANT %I TO %I', r, current_user);
+            END IF;
         END IF;
     END LOOP;
+    -- The login may SET ROLE to both, but must not inherit their privileges: policies apply
+    -- to whoever has a role's privileges, so an inheriting login's own statements (sent
+    -- without a role, by mistake) would pass the system policies and see every row.
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+        AND (pg_has_role(current_user, 'agentic_system', 'USAGE') OR pg_has_role(current_user, 'agentic_tenant', 'USAGE')) THEN
+        IF current_setting('server_version_num')::int < 160000 THEN
+            BEGIN
+                EXECUTE format('ALTER ROLE %I NOINHERIT', current_user);
+            EXCEPTION WHEN insufficient_privilege THEN
+                NULL; -- reported just below
+            END;
+        END IF;
+        IF pg_has_role(current_user, 'agentic_system', 'USAGE') OR pg_has_role(current_user, 'agentic_tenant', 'USAGE') THEN
+            RAISE EXCEPTION 'login % inherits the privileges of agentic_system or agentic_tenant, so its own statements would pass their row-level security policies', current_user
+                USING HINT = format('Run as a superuser: ALTER ROLE %I NOINHERIT (PostgreSQL 15), or GRANT agentic_tenant, agentic_system TO %I WITH INHERIT FALSE (16 and later).', current_user, current_user);
+        END IF;
+    END IF;
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO agentic_tenant, agentic_system', current_schema());
 END
 $$;
