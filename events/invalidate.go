@@ -48,9 +48,9 @@ func (p *Publisher) Invalidate(ctx context.Context, kind, id string) error {
 // Invalidations calls handlers for the invalidations of their kind, from any process. It is
 // safe for concurrent use.
 type Invalidations struct {
-	mu   sync.Mutex
-	sub  *nats.Subscription
-	fns  map[string][]func(id string)
+	mu  sync.Mutex
+	sub *nats.Subscription
+	fns map[string][]func(id string)
 }
 
 // NewInvalidations subscribes to every invalidation of n.
