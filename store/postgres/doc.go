@@ -10,8 +10,10 @@
 // are one conditional UPDATE each; FinishTask updates the task and inserts its usage record in
 // one statement, guarded by "status is not terminal", so a terminal state and its usage are
 // written exactly once however many workers race. A second query runs only on a miss, to tell
-// the caller why. Listing is keyset-paginated on (created_at, id) and served by indexes (the
-// metadata filter by a GIN jsonb_path_ops index).
+// the caller why. Listing is keyset-paginated on (created_at, id) and served by indexes. A
+// metadata filter is served by task_metadata, one row per pair written by the submit's own
+// statement, whose btree row-level security can use (a GIN index on the jsonb could not:
+// containment is not leakproof, so the policy must be checked first; see migration 00005).
 //
 // Group commit: concurrent calls of the hot paths queue up while earlier flushes run and go to
 // the server together as one pipelined batch — one round trip, one transaction, one WAL

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -64,4 +65,24 @@ func as(t *testing.T, s *Store, sc scope, sql string, setup []string) ([]string,
 		})
 	})
 	return out, err
+}
+
+// Explain returns the plan of sql with args as the store runs it: as the tenant role with
+// tenantID set, or, when tenantID is "", as the system role.
+func Explain(t *testing.T, s *Store, tenantID, sql string, args ...any) string {
+	sc := system
+	if tenantID != "" {
+		sc = tenant(tenantID)
+	}
+	var lines []string
+	err := s.query(t.Context(), sc, "EXPLAIN "+sql, args, func(rows pgx.Rows) error {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return err
+		}
+		lines = append(lines, line)
+		return nil
+	})
+	require.NoError(t, err)
+	return strings.Join(lines, "\n")
 }

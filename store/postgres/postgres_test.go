@@ -2,8 +2,8 @@ package postgres_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -60,7 +60,7 @@ func TestMigrateConcurrentlyAndTwice(t *testing.T) {
 		tables = append(tables, name)
 	}
 	require.NoError(t, rows.Err())
-	require.Equal(t, []string{"api_keys", "goose_db_version", "idempotency_keys", "tasks", "tenants",
+	require.Equal(t, []string{"api_keys", "goose_db_version", "idempotency_keys", "task_metadata", "tasks", "tenants",
 		"usage_records", "webhook_deliveries"}, tables, "everything lands in the search_path's schema")
 }
 
@@ -145,27 +145,21 @@ func TestQueriesUseIndexes(t *testing.T) {
 			now() - g * interval '1 second',
 			CASE WHEN g <= 10 THEN NULL ELSE now() END
 		FROM generate_series(1, 20000) g`)
-	pgtest.Exec(t, pool, `ANALYZE tasks`)
+	pgtest.Exec(t, pool, `INSERT INTO task_metadata (tenant_id, key, value, created_at, task_id)
+		SELECT t.tenant_id, m.key, m.value, t.created_at, t.id FROM tasks t, jsonb_each_text(t.metadata) m`)
+	pgtest.Exec(t, pool, `ANALYZE tasks, task_metadata`)
 
-	plan := func(sql string, args ...any) string {
+	s := postgres.New(pool)
+	// Plans as the store runs the statements: tenant queries under row-level security.
+	plan := func(tenantID, sql string, args ...any) string {
 		t.Helper()
-		rows, err := pool.Query(ctx, "EXPLAIN "+sql, args...)
-		require.NoError(t, err)
-		defer rows.Close()
-		var lines []string
-		for rows.Next() {
-			var line string
-			require.NoError(t, rows.Scan(&line))
-			lines = append(lines, line)
-		}
-		require.NoError(t, rows.Err())
-		return strings.Join(lines, "\n")
+		return postgres.Explain(t, s, tenantID, sql, args...)
 	}
 	list := func(f store.TaskFilter) string {
 		t.Helper()
 		sql, args, _, err := postgres.ListQuery("ten_3", f)
 		require.NoError(t, err)
-		return plan(sql, args...)
+		return plan("ten_3", sql, args...)
 	}
 
 	p := list(store.TaskFilter{Limit: 20})
@@ -173,7 +167,6 @@ func TestQueriesUseIndexes(t *testing.T) {
 	require.NotContains(t, p, "Sort", "the index gives the order: %s", p)
 
 	// A page after the first: the cursor is an index condition, not a filter.
-	s := postgres.New(pool)
 	_, next, err := s.ListTasks(ctx, "ten_3", store.TaskFilter{Limit: 20})
 	require.NoError(t, err)
 	require.NotEmpty(t, next)
@@ -185,9 +178,13 @@ func TestQueriesUseIndexes(t *testing.T) {
 	require.Contains(t, p, "tasks_tenant_created_idx", p)
 
 	p = list(store.TaskFilter{Limit: 20, Metadata: map[string]string{"order": "42"}})
-	require.Contains(t, p, "tasks_metadata_idx", p)
+	require.Contains(t, p, "task_metadata_pkey", p)
+	require.NotContains(t, p, "Seq Scan", p)
+	p = list(store.TaskFilter{Limit: 20, Metadata: map[string]string{"order": "42", "team": "0"}})
+	require.Contains(t, p, "task_metadata_pkey", p)
+	require.NotContains(t, p, "Seq Scan", p)
 
-	p = plan(postgres.UnpublishedSQL, time.Now(), 100)
+	p = plan("", postgres.UnpublishedSQL, time.Now(), 100)
 	require.Contains(t, p, "tasks_queued_idx", p)
 
 	// The list reads through pgx too, not only the plan.
@@ -390,4 +387,60 @@ func TestDurableWritesWaitForTheWALFlush(t *testing.T) {
 		require.NoError(t, s.RecordDelivery(ctx, &store.Delivery{ID: store.NewID("dlv"), TenantID: ten.ID, TaskID: tk.ID,
 			WebhookID: "evt_" + tk.ID, EventType: "task.succeeded", URL: "https://example.com", Attempt: 1, CreatedAt: time.Now()}))
 	})
+}
+
+// Submits that share a multi-row statement, from several tenants, write their metadata pairs
+// too: each tenant's filter finds exactly its own tasks.
+func TestMultiRowSubmitsWriteMetadata(t *testing.T) {
+	t.Parallel()
+	s := pgtest.New(t)
+	ctx := t.Context()
+	var tenants []string
+	for range 4 {
+		ten := &store.Tenant{ID: store.NewID("ten"), Name: "a", Tier: "pro", WebhookSecret: "whsec_x", CreatedAt: time.Now()}
+		require.NoError(t, s.CreateTenant(ctx, ten))
+		tenants = append(tenants, ten.ID)
+	}
+	want := map[string]map[string]bool{} // tenant → task ids with team=red
+	var mu sync.Mutex
+	for round := 0; round < 20 && postgres.Multis(s) == 0; round++ {
+		var wg sync.WaitGroup
+		for i := range 64 {
+			wg.Go(func() {
+				ten := tenants[(i/2)%len(tenants)]
+				team := []string{"red", "blue"}[i%2]
+				tk := &store.Task{ID: store.NewID("tsk"), TenantID: ten, Agent: "echo", Input: json.RawMessage(`{}`),
+					Metadata: map[string]string{"team": team, "n": fmt.Sprint(i)}, CreatedAt: time.Now()}
+				_, _, err := s.CreateTask(ctx, tk)
+				require.NoError(t, err)
+				if team == "red" {
+					mu.Lock()
+					if want[ten] == nil {
+						want[ten] = map[string]bool{}
+					}
+					want[ten][tk.ID] = true
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+	}
+	require.Positive(t, postgres.Multis(s), "64 concurrent submits never shared a multi-row statement")
+	for _, ten := range tenants {
+		got := map[string]bool{}
+		cursor := ""
+		for {
+			page, next, err := s.ListTasks(ctx, ten, store.TaskFilter{Metadata: map[string]string{"team": "red"}, Limit: 100, Cursor: cursor})
+			require.NoError(t, err)
+			for _, tk := range page {
+				require.Equal(t, "red", tk.Metadata["team"])
+				got[tk.ID] = true
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		require.Equal(t, want[ten], got, "tenant %s", ten)
+	}
 }

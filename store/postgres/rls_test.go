@@ -31,7 +31,8 @@ func rlsFixture(t *testing.T, s *postgres.Store) (a, b *store.Tenant) {
 		}))
 		for i, idem := range []string{"idem-1", ""} {
 			tk := &store.Task{ID: store.NewID("tsk"), TenantID: ten.ID, Agent: "echo", Input: json.RawMessage(`{}`),
-				MaxAttempts: 3, IdempotencyKey: idem, RequestHash: []byte{byte(i)}, CreatedAt: at}
+				MaxAttempts: 3, IdempotencyKey: idem, RequestHash: []byte{byte(i)}, CreatedAt: at,
+				Metadata: map[string]string{"owner": name}}
 			_, _, err := s.CreateTask(t.Context(), tk)
 			require.NoError(t, err)
 			if idem == "" {
@@ -56,6 +57,7 @@ func TestRowLevelSecurityForgottenFilter(t *testing.T) {
 
 	for _, q := range []string{
 		`SELECT DISTINCT tenant_id FROM tasks`,
+		`SELECT DISTINCT tenant_id FROM task_metadata`,
 		`SELECT DISTINCT tenant_id FROM idempotency_keys`,
 		`SELECT DISTINCT tenant_id FROM usage_records`,
 		`SELECT DISTINCT tenant_id FROM webhook_deliveries`,
@@ -155,7 +157,7 @@ func TestRowLevelSecurityCatalog(t *testing.T) {
 		tables++
 	}
 	require.NoError(t, rows.Err())
-	require.Equal(t, 6, tables)
+	require.Equal(t, 7, tables)
 
 	rows, err = s.Pool().Query(ctx, `
 		SELECT tablename, policyname, roles::text[], coalesce(qual, ''), coalesce(with_check, '')
@@ -185,7 +187,7 @@ func TestRowLevelSecurityCatalog(t *testing.T) {
 		}
 	}
 	require.NoError(t, rows.Err())
-	require.Equal(t, 12, policies)
+	require.Equal(t, 14, policies)
 }
 
 // As production runs it: the login owns the schema but is no superuser and may not create
@@ -238,7 +240,7 @@ func TestRowLevelSecurityOwnerLoginSeesNothing(t *testing.T) {
 	a, b := rlsFixture(t, s)
 
 	var n int
-	for _, table := range []string{"tenants", "api_keys", "tasks", "idempotency_keys", "usage_records", "webhook_deliveries"} {
+	for _, table := range []string{"tenants", "api_keys", "tasks", "task_metadata", "idempotency_keys", "usage_records", "webhook_deliveries"} {
 		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n))
 		require.Zero(t, n, "the owner login without a role reads %s", table)
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -119,8 +121,16 @@ const insertTaskParams = `$1::text, $2::text, $3::text, $4::text, $5::json, $6::
 	$16::jsonb, $17::text, $18::text, $19::bigint, $20::text, $21::bytea, $22::text,
 	$23::boolean, $24::timestamptz, $25::timestamptz, $26::timestamptz, $27::timestamptz, $28::timestamptz`
 
-// createTaskSQL inserts a task without an idempotency key.
-const createTaskSQL = `INSERT INTO tasks (` + insertTaskCols + `) VALUES (` + insertTaskParams + `)`
+// insertMetadataSQL writes the metadata pairs of the tasks a CTE named t inserted (RETURNING
+// tenant_id, created_at, id, metadata) to task_metadata, which serves metadata filters.
+const insertMetadataSQL = `INSERT INTO task_metadata (tenant_id, key, value, created_at, task_id)
+	SELECT t.tenant_id, m.key, m.value, t.created_at, t.id FROM t, jsonb_each_text(t.metadata) m`
+
+// createTaskSQL inserts a task without an idempotency key, and its metadata pairs.
+const createTaskSQL = `WITH t AS (
+	INSERT INTO tasks (` + insertTaskCols + `) VALUES (` + insertTaskParams + `)
+	RETURNING tenant_id, created_at, id, metadata
+) ` + insertMetadataSQL
 
 // createIdempotentTaskSQL claims (tenant, key) and inserts the task only if the claim is its
 // own. The key is taken over when the stored claim is at least 24 hours older than the new
@@ -137,9 +147,12 @@ WITH claim AS (
 		created_at = CASE WHEN k.created_at <= excluded.created_at - interval '24 hours'
 			THEN excluded.created_at ELSE k.created_at END
 	RETURNING task_id
-), ins AS (
+), t AS (
 	INSERT INTO tasks (` + insertTaskCols + `)
 	SELECT ` + insertTaskParams + ` FROM claim WHERE claim.task_id = $1
+	RETURNING tenant_id, created_at, id, metadata
+), meta AS (
+	` + insertMetadataSQL + `
 )
 SELECT task_id FROM claim`
 
@@ -172,12 +185,15 @@ var createMany = &multi{build: func(ops []*op) (string, []any) {
 		quals[i], traces[i], hooks[i], maxAttempts[i] = t.Quality, t.TraceID, null(t.WebhookURL), int32(t.MaxAttempts)
 		maxCosts[i], created[i] = t.MaxCostMicros, t.CreatedAt
 	}
-	return `INSERT INTO tasks (id, tenant_id, agent, status, input, max_attempts, metadata, webhook_url,
+	return `WITH t AS (
+		INSERT INTO tasks (id, tenant_id, agent, status, input, max_attempts, metadata, webhook_url,
 			quality, max_cost_micros, trace_id, created_at)
 		SELECT vid, vtenant, vagent, 'queued', vinput::json, vmax, vmeta::jsonb, vhook, vquality, vcost, vtrace, vcreated
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[],
 			$8::text[], $9::int8[], $10::text[], $11::timestamptz[])
-			AS v(vid, vtenant, vagent, vinput, vmax, vmeta, vhook, vquality, vcost, vtrace, vcreated)`,
+			AS v(vid, vtenant, vagent, vinput, vmax, vmeta, vhook, vquality, vcost, vtrace, vcreated)
+		RETURNING tenant_id, created_at, id, metadata
+	) ` + insertMetadataSQL,
 		[]any{ids, tenants, agents, inputs, maxAttempts, metas, hooks, quals, maxCosts, traces, created}
 }}
 
@@ -251,7 +267,7 @@ func (s *Store) LoadTask(ctx context.Context, id string) (*store.Task, error) {
 
 // ListTasks returns a page of the tenant's tasks, newest first by (created_at, id), and the
 // opaque cursor of the next page ("" when there is none). The SQL names only the filters in
-// use, so each shape gets a plan that fits it (the metadata filter uses the GIN index).
+// use, so each shape gets a plan that fits it (a metadata filter uses task_metadata's index).
 func (s *Store) ListTasks(ctx context.Context, tenantID string, f store.TaskFilter) ([]*store.Task, string, error) {
 	sql, args, limit, err := listQuery(tenantID, f)
 	if err != nil {
@@ -287,12 +303,12 @@ func listQuery(tenantID string, f store.TaskFilter) (sql string, args []any, lim
 	if f.Agent != "" {
 		q.WriteString(` AND agent = ` + arg(f.Agent))
 	}
-	if len(f.Metadata) > 0 {
-		meta, err := metadataJSON(f.Metadata)
-		if err != nil {
-			return "", nil, 0, err
-		}
-		q.WriteString(` AND metadata @> ` + arg(meta) + `::jsonb`)
+	// One semi-join a pair, on task_metadata's btree (text equality is leakproof, so row-level
+	// security lets the index serve it; jsonb @> on a GIN index it would not). Keys in order,
+	// so one set of keys is one SQL text and one cached plan.
+	for _, key := range slices.Sorted(maps.Keys(f.Metadata)) {
+		q.WriteString(` AND id IN (SELECT task_id FROM task_metadata WHERE tenant_id = $1 AND key = ` +
+			arg(key) + ` AND value = ` + arg(f.Metadata[key]) + `)`)
 	}
 	if f.Cursor != "" {
 		at, id, err := store.DecodeCursor(f.Cursor)
