@@ -212,6 +212,12 @@ func (s *Server) patchTenant(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return tenantErr(err)
 	}
+	// A new tier takes effect at once: here, and on every replica through the bus.
+	s.tenants.delete(t.ID)
+	if err := s.cfg.Events.Invalidate(r.Context(), events.InvalidateTenant, t.ID); err != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "tenant updated but the invalidation was not published",
+			slog.String("tenant_id", t.ID), slog.String("error", err.Error()))
+	}
 	s.writeJSON(w, r, http.StatusOK, tenantAPI(t, false))
 	return nil
 }

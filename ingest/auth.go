@@ -68,6 +68,9 @@ func (s *Server) tenant(h tenantFunc) http.Handler {
 		if err != nil {
 			return err
 		}
+		if err := s.admitRequest(r.Context(), w, k.TenantID); err != nil {
+			return err
+		}
 		return h(w, r, k)
 	})
 }

@@ -41,6 +41,7 @@ const (
 	codeInvalidQuality        = "invalid_quality"
 	codeInvalidTier           = "invalid_tier"
 	codeInvalidBudget         = "invalid_budget"
+	codeRateLimited           = "rate_limited"
 	codeInternal              = "internal"
 	codeUnavailable           = "unavailable"
 	codeNotReady              = "not_ready"
@@ -68,6 +69,7 @@ var titles = map[string]string{
 	codeInvalidQuality:        "Invalid quality",
 	codeInvalidTier:           "Invalid tier",
 	codeInvalidBudget:         "Invalid budget",
+	codeRateLimited:           "Too many requests",
 	codeInternal:              "Internal error",
 	codeUnavailable:           "Service unavailable",
 	codeNotReady:              "Not ready",

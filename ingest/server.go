@@ -10,11 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentic-run/agentic/agents"
 	"github.com/agentic-run/agentic/cache"
 	"github.com/agentic-run/agentic/events"
+	"github.com/agentic-run/agentic/limits"
 	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/webhook"
 )
@@ -58,6 +60,8 @@ type Config struct {
 	// Invalidations, when set, delivers other replicas' key revocations, so a revoked key
 	// stops working here at once rather than when its in-process cache entry expires.
 	Invalidations InvalidationSource
+	// RateLimits are the per-tenant limits enforced (none when its Window is nil).
+	RateLimits RateLimits
 	// KeyCache is the shared cache of API keys by hash; nil means every lookup not in the
 	// in-process cache goes to the store.
 	KeyCache *cache.Redis
@@ -124,6 +128,14 @@ func (c *Config) validate() error {
 			return fmt.Errorf("ingest: config: ready check %q is nil", name)
 		}
 	}
+	if c.RateLimits.Window != nil {
+		if c.RateLimits.Tiers == nil {
+			c.RateLimits.Tiers = limits.DefaultTiers()
+		}
+		if _, ok := c.RateLimits.Tiers["free"]; !ok {
+			return errors.New("ingest: config: RateLimits.Tiers has no free tier")
+		}
+	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = defaultMaxAttempts
 	}
@@ -150,8 +162,12 @@ type Server struct {
 	routes    []string
 	adminHash [32]byte
 	keys      *localKeys
-	agents    agentDocs
-	openapi   []byte
+	tenants   *localTenants
+
+	limitsDown atomic.Int64 // rate-limit decisions the store could not make
+	limitsLog  everyTen
+	agents     agentDocs
+	openapi    []byte
 }
 
 // New validates cfg and returns a Server.
@@ -172,6 +188,7 @@ func New(cfg Config) (*Server, error) {
 		mux:       http.NewServeMux(),
 		adminHash: sha256.Sum256([]byte(cfg.AdminToken)),
 		keys:      newLocalKeys(cfg.LocalKeyTTL),
+		tenants:   newLocalTenants(),
 		agents:    docs,
 		openapi:   openapiDoc,
 	}
@@ -181,6 +198,7 @@ func New(cfg Config) (*Server, error) {
 				s.keys.delete([32]byte(hash))
 			}
 		})
+		cfg.Invalidations.On(events.InvalidateTenant, s.tenants.delete)
 	}
 	s.register()
 	return s, nil

@@ -136,6 +136,9 @@ func (s *Server) submitTask(w http.ResponseWriter, r *http.Request, k *store.API
 		t.RequestHash = h
 	}
 
+	if err := s.admitExecution(r.Context(), w, k.TenantID, agent); err != nil {
+		return err
+	}
 	got, existed, err := s.cfg.Store.CreateTask(r.Context(), t)
 	if err != nil {
 		return fmt.Errorf("create task: %w", err)

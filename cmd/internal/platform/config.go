@@ -7,9 +7,12 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentic-run/agentic/limits"
 )
 
 // Config is everything the processes read from the environment, typed, with defaults.
@@ -38,6 +41,9 @@ type Config struct {
 	ReconcileSchedule string        // AGENTIC_RECONCILE_SCHEDULE ("*/10 * * * * *")
 	ReconcileGrace    time.Duration // AGENTIC_RECONCILE_GRACE ("10s")
 	WebhookGiveUp     time.Duration // AGENTIC_WEBHOOK_GIVE_UP: how long deliveries are retried ("24h")
+
+	Tiers    limits.Tiers    // AGENTIC_TIERS_FILE: the tiers' limits (DESIGN.md's by default)
+	FailOpen map[string]bool // AGENTIC_FAIL_OPEN: the limits admitting work while Redis is down
 
 	LogLevel slog.Level // AGENTIC_LOG_LEVEL (info)
 	Pprof    bool       // AGENTIC_PPROF: serve /debug/pprof on AGENTIC_METRICS_ADDR (false)
@@ -77,7 +83,37 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if r.err != nil {
 		return Config{}, r.err
 	}
+	tiers, err := limits.LoadTiers(r.str("AGENTIC_TIERS_FILE", ""))
+	if err != nil {
+		return Config{}, fmt.Errorf("AGENTIC_TIERS_FILE: %w", err)
+	}
+	c.Tiers = tiers
+	if c.FailOpen, err = failOpen(r.str("AGENTIC_FAIL_OPEN", defaultFailOpen)); err != nil {
+		return Config{}, fmt.Errorf("AGENTIC_FAIL_OPEN: %w", err)
+	}
 	return c, c.validate()
+}
+
+// The limits that may fail open, and those that do by default: availability for rate and
+// concurrency limits, while budgets (money) fail closed.
+var limitNames = []string{"requests", "executions", "concurrency", "budgets"}
+
+const defaultFailOpen = "requests,executions,concurrency"
+
+// failOpen parses a comma-separated list of limit names ("none" for none).
+func failOpen(v string) (map[string]bool, error) {
+	m := map[string]bool{}
+	if v == "none" {
+		return m, nil
+	}
+	for _, name := range strings.Split(v, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(limitNames, name) {
+			return nil, fmt.Errorf("%q is not a limit: use a comma-separated list of %s, or none", name, strings.Join(limitNames, ", "))
+		}
+		m[name] = true
+	}
+	return m, nil
 }
 
 func (c Config) validate() error {

@@ -16,6 +16,7 @@ import (
 	"github.com/agentic-run/agentic/handlers"
 	"github.com/agentic-run/agentic/health"
 	"github.com/agentic-run/agentic/ingest"
+	"github.com/agentic-run/agentic/limits"
 	"github.com/agentic-run/agentic/llm"
 	"github.com/agentic-run/agentic/outbox"
 	"github.com/agentic-run/agentic/schedule"
@@ -63,6 +64,10 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	for name, check := range e.Checks() {
 		checks[name] = check
 	}
+	window, err := rateWindow(e, c, log)
+	if err != nil {
+		return err
+	}
 	srv, err := ingest.New(ingest.Config{
 		Store:         e.Store,
 		Agents:        catalog,
@@ -71,12 +76,14 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		Events:        pub,
 		Notifier:      notifier,
 		Invalidations: invalidations,
-		KeyCache:      keyCache,
-		AdminToken:    c.AdminToken,
-		MaxAttempts:   c.MaxAttempts,
-		ReadyChecks:   checks,
-		Version:       Version,
-		Logger:        log,
+		RateLimits: ingest.RateLimits{Window: window, Tiers: c.Tiers,
+			RequestsFailOpen: c.FailOpen["requests"], ExecutionsFailOpen: c.FailOpen["executions"]},
+		KeyCache:    keyCache,
+		AdminToken:  c.AdminToken,
+		MaxAttempts: c.MaxAttempts,
+		ReadyChecks: checks,
+		Version:     Version,
+		Logger:      log,
 	})
 	if err != nil {
 		return err
@@ -253,4 +260,16 @@ func withPprof(c Config, h http.Handler) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.Handle("/", h)
 	return mux
+}
+
+// rateWindow is the rate limiter: on Redis, exact across replicas; without REDIS_URL, in
+// process — right for agentic dev, per replica otherwise (said once at start).
+func rateWindow(e *Engines, c Config, log *slog.Logger) (limits.Window, error) {
+	if e.Redis != nil {
+		return limits.NewRedisWindow(e.Redis, c.Prefix), nil
+	}
+	if c.DatabaseURL != "" { // not agentic dev on SQLite: replicas are likely
+		log.Warn("REDIS_URL is not set: rate limits are kept per process, not across replicas")
+	}
+	return limits.NewMemoryWindow(nil), nil
 }

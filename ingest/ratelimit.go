@@ -1,0 +1,236 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/agentic-run/agentic/agents"
+	"github.com/agentic-run/agentic/limits"
+)
+
+// RateLimits is what ingest enforces per tenant, by its tier: requests per minute on every
+// tenant route, executions per hour on each submission, and an agent's own executions per
+// hour where it sets one — each a rolling window. The zero value (no Window) enforces none.
+type RateLimits struct {
+	// Window decides; limits.RedisWindow is exact across replicas.
+	Window limits.Window
+	// Tiers gives each tier's limits (default limits.DefaultTiers).
+	Tiers limits.Tiers
+	// RequestsFailOpen and ExecutionsFailOpen choose, for each limit, what happens when the
+	// Window's store is unavailable: admit (true) or answer 503 (false). Either way the event
+	// is counted (Server.LimitsUnavailable) and logged, at most once per 10 seconds.
+	RequestsFailOpen   bool
+	ExecutionsFailOpen bool
+}
+
+// The limits' names in logs and counters.
+const (
+	limitRequests   = "requests"
+	limitExecutions = "executions"
+)
+
+// tenantTTL bounds how long a tenant's tier stays cached in the process when no invalidation
+// reaches it; a PATCH through any replica drops it at once.
+const tenantTTL = 10 * time.Second
+
+// rateLimitKey is a tenant's window for one limit: the tenant is part of every key.
+func rateLimitKey(tenantID, limit string) string { return tenantID + ":" + limit }
+
+// agentLimitKey is a tenant's window for one agent's own cap.
+func agentLimitKey(tenantID, agentID string) string {
+	return tenantID + ":agent:" + agentID + ":" + limitExecutions
+}
+
+// admitRequest counts a tenant request against its requests per minute, sets the RateLimit
+// headers and refuses with 429 beyond the limit.
+func (s *Server) admitRequest(ctx context.Context, w http.ResponseWriter, tenantID string) error {
+	rl := s.cfg.RateLimits
+	if rl.Window == nil {
+		return nil
+	}
+	tier, err := s.tier(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	d, err := rl.Window.Allow(ctx, rateLimitKey(tenantID, limitRequests), tier.RequestsPerMinute, time.Minute)
+	if err != nil {
+		return s.limitFailed(ctx, limitRequests, rl.RequestsFailOpen, err)
+	}
+	setRateHeaders(w.Header(), d)
+	if !d.Allowed {
+		return rateLimited(d, fmt.Sprintf("more than %d requests in a minute", d.Limit))
+	}
+	return nil
+}
+
+// admitExecution counts a submission against the tenant's executions per hour and the
+// agent's own cap, and refuses with 429 beyond either. The headers then describe the limit
+// nearest to refusing. The agent's cap is asked first: a submission it refuses is not
+// counted in the tenant's hour.
+func (s *Server) admitExecution(ctx context.Context, w http.ResponseWriter, tenantID string, agent *agents.Agent) error {
+	rl := s.cfg.RateLimits
+	if rl.Window == nil {
+		return nil
+	}
+	tier, err := s.tier(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	if agent.MaxExecutionsPerHour != nil {
+		d, err := rl.Window.Allow(ctx, agentLimitKey(tenantID, agent.ID), *agent.MaxExecutionsPerHour, time.Hour)
+		if err != nil {
+			if err := s.limitFailed(ctx, limitExecutions, rl.ExecutionsFailOpen, err); err != nil {
+				return err
+			}
+		} else {
+			tighten(w.Header(), d)
+			if !d.Allowed {
+				return rateLimited(d, fmt.Sprintf("more than %d %s tasks in an hour", d.Limit, agent.ID))
+			}
+		}
+	}
+	d, err := rl.Window.Allow(ctx, rateLimitKey(tenantID, limitExecutions), tier.ExecutionsPerHour, time.Hour)
+	if err != nil {
+		return s.limitFailed(ctx, limitExecutions, rl.ExecutionsFailOpen, err)
+	}
+	tighten(w.Header(), d)
+	if !d.Allowed {
+		return rateLimited(d, fmt.Sprintf("more than %d tasks in an hour", d.Limit))
+	}
+	return nil
+}
+
+// setRateHeaders writes RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (seconds).
+func setRateHeaders(h http.Header, d limits.Decision) {
+	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
+	h.Set("RateLimit-Reset", strconv.Itoa(d.ResetSeconds()))
+}
+
+// tighten replaces the RateLimit headers with d's when d is nearer to refusing.
+func tighten(h http.Header, d limits.Decision) {
+	if cur, err := strconv.Atoi(h.Get("RateLimit-Remaining")); err == nil && cur <= d.Remaining && d.Allowed {
+		return
+	}
+	setRateHeaders(h, d)
+}
+
+// rateLimited is the 429 of a refused decision, with Retry-After.
+func rateLimited(d limits.Decision, why string) *problem {
+	p := newProblem(http.StatusTooManyRequests, codeRateLimited,
+		fmt.Sprintf("rate limited: %s; retry in %d s", why, d.RetryAfterSeconds()))
+	p.retryAfter = d.RetryAfterSeconds()
+	return p
+}
+
+// limitFailed handles a limiter that could not decide: its store is down (fail open or
+// closed, as configured, counted and logged) or the request ended.
+func (s *Server) limitFailed(ctx context.Context, limit string, open bool, err error) error {
+	if !errors.Is(err, limits.ErrUnavailable) {
+		return fmt.Errorf("rate limit %s: %w", limit, err)
+	}
+	s.limitsDown.Add(1)
+	mode := "closed"
+	if open {
+		mode = "open"
+	}
+	if s.limitsLog.allow(time.Now()) {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "rate limits unavailable",
+			slog.String("limit", limit), slog.String("failing", mode), slog.String("error", err.Error()))
+	}
+	if open {
+		return nil
+	}
+	p := newProblem(http.StatusServiceUnavailable, codeUnavailable, "rate limits cannot be checked right now; retry shortly")
+	p.retryAfter = 1
+	p.cause = err
+	return p
+}
+
+// LimitsUnavailable counts the decisions a limiter's store could not make (failed open or
+// closed), for metrics.
+func (s *Server) LimitsUnavailable() int64 { return s.limitsDown.Load() }
+
+// everyTen lets one event through every 10 seconds: a log line per outage, not per request.
+type everyTen struct{ last atomic.Int64 }
+
+func (e *everyTen) allow(now time.Time) bool {
+	last := e.last.Load()
+	return now.UnixNano()-last >= int64(10*time.Second) && e.last.CompareAndSwap(last, now.UnixNano())
+}
+
+// tier returns the tenant's tier limits through an in-process cache; an unknown tier name
+// (a tiers file that dropped it) gets the free tier's limits.
+func (s *Server) tier(ctx context.Context, tenantID string) (limits.Tier, error) {
+	name, ok := s.tenants.get(tenantID)
+	if !ok {
+		gen := s.tenants.generation()
+		t, err := s.cfg.Store.GetTenant(ctx, tenantID)
+		if err != nil {
+			return limits.Tier{}, fmt.Errorf("tier of %s: %w", tenantID, err)
+		}
+		name = t.Tier
+		s.tenants.put(tenantID, name, gen)
+	}
+	if t, ok := s.cfg.RateLimits.Tiers[name]; ok {
+		return t, nil
+	}
+	return s.cfg.RateLimits.Tiers["free"], nil
+}
+
+// localTenants caches tenants' tier names, dropped by tenant invalidations from any replica.
+type localTenants struct {
+	mu  sync.Mutex
+	m   map[string]localTenant
+	gen uint64
+}
+
+type localTenant struct {
+	tier string
+	exp  time.Time
+}
+
+func newLocalTenants() *localTenants { return &localTenants{m: make(map[string]localTenant)} }
+
+func (c *localTenants) get(id string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[id]
+	if !ok || time.Now().After(e.exp) {
+		return "", false
+	}
+	return e.tier, true
+}
+
+func (c *localTenants) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put caches a tier unless an invalidation came since gen was read.
+func (c *localTenants) put(id, tier string, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if len(c.m) >= maxLocalKeys {
+		clear(c.m)
+	}
+	c.m[id] = localTenant{tier: tier, exp: time.Now().Add(tenantTTL)}
+}
+
+func (c *localTenants) delete(id string) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.gen++
+	c.mu.Unlock()
+}
