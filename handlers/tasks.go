@@ -55,6 +55,8 @@ type TasksConfig struct {
 	// many; until then one provider serves.
 	Provider llm.Provider
 	Model    llm.Model
+	// Slots, when set, holds tenants to their tiers' concurrent tasks across workers.
+	Slots *Slots
 	// Lease is how long a running task is presumed alive without a heartbeat; match the
 	// consumer's AckWait (30s).
 	Lease time.Duration
@@ -112,6 +114,15 @@ func (h *Tasks) Handle(ctx context.Context, m *events.Msg) error {
 		h.log.ErrorContext(ctx, "undecodable task message dropped", "subject", m.Subject, "error", err)
 		return events.Cancel(fmt.Errorf("decode task message: %w", err))
 	}
+	var renewSlot func(context.Context) bool
+	if h.cfg.Slots != nil {
+		renew, release, err := h.cfg.Slots.take(ctx, tm, m.NumDelivered, h.cfg.Lease)
+		defer release()
+		if err != nil {
+			return err // no slot: back to the queue, no attempt charged
+		}
+		renewSlot = renew
+	}
 	now := h.cfg.Now()
 	t, err := h.cfg.Store.StartTask(ctx, tm.TaskID, now, now.Add(h.cfg.Lease))
 	switch {
@@ -147,7 +158,7 @@ func (h *Tasks) Handle(ctx context.Context, m *events.Msg) error {
 	if t.CancelRequested {
 		cancel(events.ErrCanceledByUser)
 	}
-	stopBeat := h.heartbeat(runCtx, log, t.ID, cancel)
+	stopBeat := h.heartbeat(runCtx, log, t.ID, cancel, renewSlot)
 	res, runErr := h.run(runCtx, t)
 	stopBeat()
 
@@ -223,9 +234,9 @@ func (h *Tasks) run(ctx context.Context, t *store.Task) (store.Result, error) {
 	}, nil
 }
 
-// heartbeat extends the lease until stopped, and cancels the run when a cancel was
-// requested.
-func (h *Tasks) heartbeat(ctx context.Context, log *slog.Logger, id string, cancel context.CancelCauseFunc) (stop func()) {
+// heartbeat extends the lease (and renews the concurrency slot) until stopped, and cancels
+// the run when a cancel was requested.
+func (h *Tasks) heartbeat(ctx context.Context, log *slog.Logger, id string, cancel context.CancelCauseFunc, renewSlot func(context.Context) bool) (stop func()) {
 	done := make(chan struct{})
 	exited := make(chan struct{})
 	go func() {
@@ -239,6 +250,10 @@ func (h *Tasks) heartbeat(ctx context.Context, log *slog.Logger, id string, canc
 			case <-ctx.Done():
 				return
 			case <-tick.C:
+				if renewSlot != nil && !renewSlot(ctx) && ctx.Err() == nil {
+					// The slot's lease ran out (this worker stalled) and may be another's now.
+					log.WarnContext(ctx, "task lost its concurrency slot; it runs to its end")
+				}
 				requested, err := h.cfg.Store.Heartbeat(ctx, id, h.cfg.Now().Add(h.cfg.Lease))
 				switch {
 				case err != nil && ctx.Err() == nil:

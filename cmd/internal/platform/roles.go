@@ -119,7 +119,14 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	}
 	defer func() { _ = cancels.Close() }()
 
+	var sem limits.Semaphore = limits.NewMemorySemaphore(nil)
+	if e.Redis != nil {
+		sem = limits.NewRedisSemaphore(e.Redis, c.Prefix)
+	}
+	slots := &handlers.Slots{Semaphore: sem, Tiers: c.Tiers, Tenants: e.Store,
+		FailOpen: c.FailOpen["concurrency"], Logger: log}
 	tasks, err := handlers.NewTasks(handlers.TasksConfig{
+		Slots:    slots,
 		Store:    e.Store,
 		Events:   pub,
 		Cancels:  cancels,
@@ -149,6 +156,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	}
 	defer func() { _ = invalidations.Close() }()
 	invalidations.On(events.InvalidateTenant, hooks.Forget)
+	invalidations.On(events.InvalidateTenant, slots.Forget)
 	ops, err := handlers.NewOps(handlers.OpsConfig{Store: e.Store, Publisher: pub, Grace: c.ReconcileGrace, Logger: log})
 	if err != nil {
 		return err

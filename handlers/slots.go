@@ -1,0 +1,151 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/agentic-run/agentic/events"
+	"github.com/agentic-run/agentic/limits"
+	"github.com/agentic-run/agentic/store"
+)
+
+// Slots holds each tenant to its tier's concurrent tasks across every worker: a task runs
+// only while it holds one of the tenant's slots of a limits.Semaphore, leased and renewed
+// with the task's heartbeat, so a worker killed mid-task frees its slots when their leases
+// end. A task that finds no free slot goes back to the queue without an attempt charged.
+type Slots struct {
+	// Semaphore holds the slots (limits.RedisSemaphore across replicas).
+	Semaphore limits.Semaphore
+	// Tiers gives each tier's Concurrent (a tier it lacks gets the free tier's).
+	Tiers limits.Tiers
+	// Tenants looks a tenant's tier up; it is cached for tierTTL, or until Forget.
+	Tenants interface {
+		GetTenant(ctx context.Context, id string) (*store.Tenant, error)
+	}
+	// FailOpen runs tasks without a slot while the Semaphore's store is unavailable (the
+	// outage is logged and counted); otherwise they wait in the queue.
+	FailOpen bool
+	// Retry is about how long a task without a slot waits before it comes back (1s; the
+	// wait is jittered so a tenant's backlog does not return all at once).
+	Retry time.Duration
+	// Logger hears of outages of the Semaphore's store, once per 10 seconds at most.
+	Logger *slog.Logger
+
+	mu     sync.Mutex
+	tiers  map[string]cachedTier
+	down   atomic.Int64
+	logged atomic.Int64 // unix nanoseconds of the last outage log line
+}
+
+type cachedTier struct {
+	concurrent int
+	exp        time.Time
+}
+
+// tierTTL bounds how long a tenant's tier is cached when no invalidation reaches the worker.
+const tierTTL = 10 * time.Second
+
+// slotKey is a tenant's semaphore: the tenant is in the key.
+func slotKey(tenantID string) string { return tenantID + ":running" }
+
+// take acquires a slot for one delivery of a task. The holder names the delivery, so a
+// duplicate delivery never renews or releases another's slot. release is never nil.
+func (s *Slots) take(ctx context.Context, tm events.TaskMessage, delivery uint64, lease time.Duration) (renew func(context.Context) bool, release func(), err error) {
+	noop := func() {}
+	limit, err := s.concurrent(ctx, tm.TenantID)
+	if err != nil {
+		return nil, noop, err
+	}
+	key, holder := slotKey(tm.TenantID), tm.TaskID+"#"+strconv.FormatUint(delivery, 10)
+	ok, err := s.Semaphore.Acquire(ctx, key, holder, limit, lease)
+	if err != nil {
+		if !errors.Is(err, limits.ErrUnavailable) {
+			return nil, noop, fmt.Errorf("take a slot of %s: %w", tm.TenantID, err)
+		}
+		s.outage(ctx, err)
+		if s.FailOpen {
+			return func(context.Context) bool { return true }, noop, nil
+		}
+		return nil, noop, events.Snooze(s.retry())
+	}
+	if !ok {
+		return nil, noop, events.Snooze(s.retry())
+	}
+	renew = func(ctx context.Context) bool {
+		ok, err := s.Semaphore.Renew(ctx, key, holder, lease)
+		return ok || err != nil // a store hiccup is not a lost slot
+	}
+	release = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Semaphore.Release(ctx, key, holder) // if lost, the lease frees it
+	}
+	return renew, release, nil
+}
+
+// outage counts a decision the store could not make and logs it, once per 10 seconds.
+func (s *Slots) outage(ctx context.Context, err error) {
+	s.down.Add(1)
+	now, last := time.Now().UnixNano(), s.logged.Load()
+	if s.Logger == nil || now-last < int64(10*time.Second) || !s.logged.CompareAndSwap(last, now) {
+		return
+	}
+	mode := "closed"
+	if s.FailOpen {
+		mode = "open"
+	}
+	s.Logger.WarnContext(ctx, "concurrency limits unavailable", "limit", "concurrency", "failing", mode, "error", err)
+}
+
+// retry is the jittered wait of a task without a slot: between Retry/2 and Retry.
+func (s *Slots) retry() time.Duration {
+	r := s.Retry
+	if r <= 0 {
+		r = time.Second
+	}
+	return r/2 + rand.N(r/2+1)
+}
+
+// concurrent returns the tenant's concurrent-task limit through the cache.
+func (s *Slots) concurrent(ctx context.Context, tenantID string) (int, error) {
+	now := time.Now()
+	s.mu.Lock()
+	c, ok := s.tiers[tenantID]
+	s.mu.Unlock()
+	if ok && now.Before(c.exp) {
+		return c.concurrent, nil
+	}
+	t, err := s.Tenants.GetTenant(ctx, tenantID)
+	if err != nil {
+		return 0, fmt.Errorf("tier of %s: %w", tenantID, err)
+	}
+	tier, ok := s.Tiers[t.Tier]
+	if !ok {
+		tier = s.Tiers["free"]
+	}
+	s.mu.Lock()
+	if s.tiers == nil || len(s.tiers) >= 100_000 {
+		s.tiers = make(map[string]cachedTier)
+	}
+	s.tiers[tenantID] = cachedTier{concurrent: tier.Concurrent, exp: now.Add(tierTTL)}
+	s.mu.Unlock()
+	return tier.Concurrent, nil
+}
+
+// Forget drops a tenant's cached tier (the handler of events.InvalidateTenant), so a new
+// tier's concurrency applies at once.
+func (s *Slots) Forget(tenantID string) {
+	s.mu.Lock()
+	delete(s.tiers, tenantID)
+	s.mu.Unlock()
+}
+
+// Unavailable counts the slots the Semaphore's store could not decide, for metrics.
+func (s *Slots) Unavailable() int64 { return s.down.Load() }
