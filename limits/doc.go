@@ -1,6 +1,7 @@
 // Package limits holds what keeps tenants within what their tier pays for, and out of each
-// other's way: rate limits (sliding windows), concurrency semaphores, fair dispatch across
-// tenants, and the tiers themselves.
+// other's way: rate limits (sliding windows), concurrency semaphores, budget reservations,
+// fair dispatch across tenants (Fair, start-time fair queuing weighted by tier), and the
+// tiers themselves.
 //
 // The ingest API asks a Window before it accepts a request (requests per minute, executions
 // per hour, an agent's own cap) and turns the Decision into RateLimit-* headers or a 429 with
