@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/agentic-run/agentic/ingest"
+	"github.com/agentic-run/agentic/internal/redistest"
+	"github.com/agentic-run/agentic/limits"
 	"github.com/agentic-run/agentic/store"
 )
 
@@ -18,6 +20,11 @@ func BenchmarkSubmit(b *testing.B) {
 		c.Enqueue = func(t *store.Task) { _, _ = e.pub.PublishTaskAsync(t) }
 	})
 	_, key := e.tenant(b)
+	benchmarkSubmit(b, e, key)
+}
+
+// benchmarkSubmit posts tasks from 16 goroutines and requires 202s.
+func benchmarkSubmit(b *testing.B, e *env, key string) {
 	body := []byte(`{"agent":"summarizer","input":{"text":"The quick brown fox jumps over the lazy dog."},"metadata":{"order":"42"}}`)
 	tr := &http.Transport{MaxIdleConnsPerHost: 256}
 	b.Cleanup(tr.CloseIdleConnections)
@@ -42,4 +49,19 @@ func BenchmarkSubmit(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSubmitRateLimited is BenchmarkSubmit with the tier's rate limits checked on Redis
+// (requests per minute and executions per hour: two script calls a submission).
+func BenchmarkSubmitRateLimited(b *testing.B) {
+	rc, prefix := redistest.Client(b)
+	tiers := limits.DefaultTiers()
+	tiers["pro"] = limits.Tier{RequestsPerMinute: 1 << 30, ExecutionsPerHour: 1 << 30, Concurrent: 10, Weight: 10}
+	var e *env
+	e = newEnv(b, func(c *ingest.Config) {
+		c.Enqueue = func(t *store.Task) { _, _ = e.pub.PublishTaskAsync(t) }
+		c.RateLimits = ingest.RateLimits{Window: limits.NewRedisWindow(rc, prefix), Tiers: tiers}
+	})
+	_, key := e.tenant(b)
+	benchmarkSubmit(b, e, key)
 }

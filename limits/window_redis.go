@@ -30,6 +30,8 @@ type RedisWindow struct {
 	// the same microsecond must still be two members.
 	id  string
 	seq atomic.Uint64
+	// pipe sends concurrent decisions to Redis together, one pipeline for many.
+	pipe *pipeline
 }
 
 var _ Window = (*RedisWindow)(nil)
@@ -38,7 +40,7 @@ var _ Window = (*RedisWindow)(nil)
 // a semaphore given the same prefix and key never collide. A cluster client works too: each
 // call touches a single key.
 func NewRedisWindow(c redis.UniversalClient, prefix string) *RedisWindow {
-	return &RedisWindow{c: c, prefix: prefix + ":window:", id: rand.Text()[:16]}
+	return &RedisWindow{c: c, prefix: prefix + ":window:", id: rand.Text()[:16], pipe: newPipeline(c, windowScript)}
 }
 
 // Key returns the Redis key under which the window key is stored.
@@ -75,7 +77,7 @@ func (w *RedisWindow) Allow(ctx context.Context, key string, limit int, window t
 	}
 	windowUS := int64((window + time.Microsecond - 1) / time.Microsecond)
 	member := w.id + ":" + strconv.FormatUint(w.seq.Add(1), 36)
-	res, err := windowScript.Run(ctx, w.c, []string{w.Key(key)}, limit, windowUS, member).Int64Slice()
+	res, err := w.pipe.run(ctx, []string{w.Key(key)}, limit, windowUS, member)
 	if err != nil {
 		return Decision{}, windowUnavailable(err)
 	}

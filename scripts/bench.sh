@@ -26,7 +26,7 @@ db=agentic_bench
 psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" postgres
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable${BENCH_DB_OPTIONS:-}"
 export NATS_URL
-export REDIS_URL=redis://127.0.0.1:6379/0
+export REDIS_URL=${BENCH_REDIS_URL-redis://127.0.0.1:6379/0}
 export AGENTIC_NATS_PREFIX="bench$(date +%s)"
 export AGENTIC_ADMIN_TOKEN=bench-admin-token-0123456789
 export AGENTIC_WEBHOOK_ALLOW=127.0.0.1/32

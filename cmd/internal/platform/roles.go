@@ -126,7 +126,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	slots := &handlers.Slots{Semaphore: sem, Tiers: c.Tiers, Tenants: e.Store,
 		FailOpen: c.FailOpen["concurrency"], Logger: log}
 	tasks, err := handlers.NewTasks(handlers.TasksConfig{
-		Slots:    slots,
+		Slots:    slotsIf(c, slots),
 		Store:    e.Store,
 		Events:   pub,
 		Cancels:  cancels,
@@ -280,4 +280,14 @@ func rateWindow(e *Engines, c Config, log *slog.Logger) (limits.Window, error) {
 		log.Warn("REDIS_URL is not set: rate limits are kept per process, not across replicas")
 	}
 	return limits.NewMemoryWindow(nil), nil
+}
+
+// slotsIf enables per-tenant concurrency slots when AGENTIC_CONCURRENCY_SLOTS is on. They are
+// off by default until fair dispatch pulls only what a tenant may run: with one FIFO consumer,
+// a saturated tenant's backlog is pulled and put back over and over (see README Performance).
+func slotsIf(c Config, s *handlers.Slots) *handlers.Slots {
+	if !c.ConcurrencySlots {
+		return nil
+	}
+	return s
 }
