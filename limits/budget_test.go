@@ -7,7 +7,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,30 +37,20 @@ func TestMemoryBudget(t *testing.T) {
 	})
 }
 
-// redisBudgetReplicas returns a ledger standing for n replicas: n RedisBudgets, each on its own
-// client and connection pool, sharing the test's key prefix. Calls go to the replicas in turn,
-// so one call's reserve and settle land on different replicas.
+// redisBudgetReplicas returns a ledger standing for n replicas: n RedisBudgets on their own
+// clients sharing the test's key prefix. Calls go to the replicas in turn, so one call's
+// reserve and settle land on different replicas.
 func redisBudgetReplicas(t *testing.T, n int) limits.Budget {
-	c, prefix := redistest.Client(t)
-	r := &budgetReplicas{ledgers: []limits.Budget{limits.NewRedisBudget(c, prefix)}}
-	for range n - 1 {
-		opts := *c.Options()
-		ci := redis.NewClient(&opts)
-		t.Cleanup(func() { _ = ci.Close() })
-		r.ledgers = append(r.ledgers, limits.NewRedisBudget(ci, prefix))
+	clients, prefix := replicaClients(t, n)
+	r := &budgetReplicas{}
+	for _, c := range clients {
+		r.items = append(r.items, limits.NewRedisBudget(c, prefix))
 	}
 	return r
 }
 
 // budgetReplicas spreads calls over several ledgers sharing one store.
-type budgetReplicas struct {
-	ledgers []limits.Budget
-	next    atomic.Uint64
-}
-
-func (r *budgetReplicas) pick() limits.Budget {
-	return r.ledgers[r.next.Add(1)%uint64(len(r.ledgers))]
-}
+type budgetReplicas struct{ roundRobin[limits.Budget] }
 
 func (r *budgetReplicas) Reserve(ctx context.Context, tenant, month, id string, amount, budget int64, ttl time.Duration) (bool, limits.BudgetState, error) {
 	return r.pick().Reserve(ctx, tenant, month, id, amount, budget, ttl)

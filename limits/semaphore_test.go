@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,30 +36,20 @@ func TestMemorySemaphore(t *testing.T) {
 	})
 }
 
-// redisReplicas returns a semaphore standing for n worker replicas: n RedisSemaphores, each on
-// its own client and connection pool, sharing the test's key prefix. Calls go to the replicas
-// in turn, so one holder's acquire, renew and release land on different replicas.
+// redisReplicas returns a semaphore standing for n worker replicas: n RedisSemaphores on
+// their own clients sharing the test's key prefix. Calls go to the replicas in turn, so one
+// holder's acquire, renew and release land on different replicas.
 func redisReplicas(t *testing.T, n int) limits.Semaphore {
-	c, prefix := redistest.Client(t)
-	r := &replicas{sems: []limits.Semaphore{limits.NewRedisSemaphore(c, prefix)}}
-	for range n - 1 {
-		opts := *c.Options()
-		ci := redis.NewClient(&opts)
-		t.Cleanup(func() { _ = ci.Close() })
-		r.sems = append(r.sems, limits.NewRedisSemaphore(ci, prefix))
+	clients, prefix := replicaClients(t, n)
+	r := &replicas{}
+	for _, c := range clients {
+		r.items = append(r.items, limits.NewRedisSemaphore(c, prefix))
 	}
 	return r
 }
 
 // replicas spreads calls over several semaphores sharing one store.
-type replicas struct {
-	sems []limits.Semaphore
-	next atomic.Uint64
-}
-
-func (r *replicas) pick() limits.Semaphore {
-	return r.sems[r.next.Add(1)%uint64(len(r.sems))]
-}
+type replicas struct{ roundRobin[limits.Semaphore] }
 
 func (r *replicas) Acquire(ctx context.Context, key, holder string, limit int, lease time.Duration) (bool, error) {
 	return r.pick().Acquire(ctx, key, holder, limit, lease)
