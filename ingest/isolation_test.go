@@ -34,6 +34,7 @@ func TestTenantsNeverSeeEachOther(t *testing.T) {
 		"GET /v1/agents":                             nil,
 		"POST /v1/tasks":                             nil, // below: another tenant's Idempotency-Key
 		"GET /v1/tasks":                              nil, // below: filters and cursors
+		"GET /v1/usage":                              nil, // the caller's own totals; TestUsage checks another's never count
 		"GET /health":                                nil,
 		"GET /health/live":                           nil,
 		"GET /health/ready":                          nil,

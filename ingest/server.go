@@ -232,6 +232,7 @@ func (s *Server) register() {
 	s.route("POST /v1/tasks/{id}/cancel", s.tenant(s.cancelTask))
 	s.route("GET /v1/tasks/{id}/events", s.tenant(s.taskEvents))
 	s.route("GET /v1/tasks/{id}/deliveries", s.tenant(s.listDeliveries))
+	s.route("GET /v1/usage", s.tenant(s.usage))
 }
 
 func (s *Server) route(pattern string, h http.Handler) {

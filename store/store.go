@@ -242,6 +242,37 @@ type Store interface {
 	// ListDeliveries returns the attempts for the tenant's task, oldest first.
 	ListDeliveries(ctx context.Context, tenantID, taskID string) ([]*Delivery, error)
 
+	// Usage sums the tenant's usage records of tasks that ended in [from, to): by status, by
+	// provider and model, and by UTC day.
+	Usage(ctx context.Context, tenantID string, from, to time.Time) (*Usage, error)
+
 	// Ping checks the database answers.
 	Ping(ctx context.Context) error
+}
+
+// Usage is what a tenant's tasks consumed in a period (GET /v1/usage).
+type Usage struct {
+	Tasks        map[Status]int64 // ended tasks by terminal status
+	InputTokens  int64
+	OutputTokens int64
+	CostMicros   int64
+	ByModel      []ModelUsage // by provider and model, most expensive first
+	ByDay        []DayUsage   // by UTC day, oldest first; days without tasks are left out
+}
+
+// ModelUsage is one provider and model's part of a Usage ("" for tasks that called none).
+type ModelUsage struct {
+	Provider     string
+	Model        string
+	Tasks        int64
+	InputTokens  int64
+	OutputTokens int64
+	CostMicros   int64
+}
+
+// DayUsage is one UTC day's part of a Usage.
+type DayUsage struct {
+	Date       string // YYYY-MM-DD
+	Tasks      int64
+	CostMicros int64
 }

@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"FinishTaskRace", testFinishTaskRace},
 		{"CancelTask", testCancelTask},
 		{"Deliveries", testDeliveries},
+		{"Usage", testUsage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1023,4 +1024,51 @@ func testDeliveries(t *testing.T, s store.Store) {
 	} else {
 		require.ErrorIs(t, err, store.ErrNotFound)
 	}
+}
+
+func testUsage(t *testing.T, s store.Store) {
+	mine, theirs := newTenant(t, s), newTenant(t, s)
+	day1 := time.Date(2026, 11, 24, 23, 30, 0, 0, time.UTC)
+	day2 := day1.Add(time.Hour) // 00:30 the next UTC day
+	finish := func(tenantID string, at time.Time, r store.Result) {
+		t.Helper()
+		tk := newTask(t, s, tenantID)
+		r.FinishedAt = at
+		_, applied, err := s.FinishTask(ctx(t), tk.ID, r)
+		require.NoError(t, err)
+		require.True(t, applied)
+	}
+	ok := func(provider, model string, in, out, cost int64) store.Result {
+		return store.Result{Status: store.StatusSucceeded, Output: json.RawMessage(`{}`), Provider: provider, Model: model,
+			InputTokens: in, OutputTokens: out, CostMicros: cost}
+	}
+	finish(mine.ID, day1, ok("openai", "gpt-4o-mini", 100, 50, 45))
+	finish(mine.ID, day2, ok("openai", "gpt-4o-mini", 200, 100, 90))
+	finish(mine.ID, day2, ok("anthropic", "claude-haiku-4-5", 10, 10, 60))
+	finish(mine.ID, day2, store.Result{Status: store.StatusFailed, Error: &store.TaskError{Code: "provider_error", Message: "x"}})
+	canceled := newTask(t, s, mine.ID)
+	_, err := s.CancelTask(ctx(t), mine.ID, canceled.ID, day2)
+	require.NoError(t, err)
+	finish(mine.ID, day2.Add(48*time.Hour), ok("openai", "gpt-4o", 1, 1, 1000)) // outside the period
+	finish(theirs.ID, day2, ok("openai", "gpt-4o", 1000, 1000, 99999))          // another tenant's
+
+	u, err := s.Usage(ctx(t), mine.ID, day1.Add(-time.Hour), day2.Add(24*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, map[store.Status]int64{store.StatusSucceeded: 3, store.StatusFailed: 1, store.StatusCanceled: 1}, u.Tasks)
+	require.Equal(t, int64(310), u.InputTokens)
+	require.Equal(t, int64(160), u.OutputTokens)
+	require.Equal(t, int64(195), u.CostMicros)
+	require.Equal(t, []store.ModelUsage{
+		{Provider: "openai", Model: "gpt-4o-mini", Tasks: 2, InputTokens: 300, OutputTokens: 150, CostMicros: 135},
+		{Provider: "anthropic", Model: "claude-haiku-4-5", Tasks: 1, InputTokens: 10, OutputTokens: 10, CostMicros: 60},
+		{Provider: "", Model: "", Tasks: 2},
+	}, u.ByModel)
+	require.Equal(t, []store.DayUsage{
+		{Date: "2026-11-24", Tasks: 1, CostMicros: 45},
+		{Date: "2026-11-25", Tasks: 4, CostMicros: 150},
+	}, u.ByDay)
+
+	empty, err := s.Usage(ctx(t), mine.ID, day1.Add(-48*time.Hour), day1.Add(-24*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, &store.Usage{Tasks: map[store.Status]int64{}, ByModel: []store.ModelUsage{}, ByDay: []store.DayUsage{}}, empty)
 }

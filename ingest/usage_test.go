@@ -1,0 +1,82 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentic-run/agentic/client"
+	"github.com/agentic-run/agentic/store"
+)
+
+// GET /v1/usage sums the tenant's ended tasks — by status, model and day — and the month's
+// budget; another tenant's usage never shows; bad dates are 400 invalid_parameter.
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.do(t, req{method: "POST", path: "/v1/admin/tenants", token: adminToken,
+		body: map[string]any{"name": "acme", "tier": "pro", "monthly_budget_usd": 0.5}})
+	require.Equal(t, http.StatusCreated, r.status)
+	var ten client.Tenant
+	r.decode(t, &ten)
+	r = e.do(t, req{method: "POST", path: "/v1/admin/tenants/" + ten.ID + "/api-keys", token: adminToken})
+	var k client.APIKey
+	r.decode(t, &k)
+	_, otherKey := e.tenant(t)
+
+	ctx := context.Background()
+	run := func(key string, res store.Result) {
+		task := e.submit(t, key, map[string]any{"agent": "echo", "input": map[string]any{}})
+		now := time.Now()
+		_, err := e.store.StartTask(ctx, task.ID, now, now.Add(time.Minute))
+		require.NoError(t, err)
+		res.FinishedAt = time.Now()
+		_, applied, err := e.store.FinishTask(ctx, task.ID, res)
+		require.NoError(t, err)
+		require.True(t, applied)
+	}
+	ok := store.Result{Status: store.StatusSucceeded, Output: json.RawMessage(`{}`), Provider: "openai", Model: "gpt-4o-mini",
+		InputTokens: 1000, OutputTokens: 500, CostMicros: 150_000}
+	run(k.Key, ok)
+	run(k.Key, ok)
+	run(k.Key, store.Result{Status: store.StatusFailed, Error: &store.TaskError{Code: "boom", Message: "x"}})
+	run(otherKey, ok)
+
+	r = e.do(t, req{method: "GET", path: "/v1/usage", token: k.Key})
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	var u client.UsageReport
+	r.decode(t, &u)
+	today := time.Now().UTC().Format(time.DateOnly)
+	require.Equal(t, today, u.To)
+	require.Equal(t, today[:8]+"01", u.From)
+	require.Equal(t, map[string]int64{"succeeded": 2, "failed": 1, "canceled": 0}, u.Tasks)
+	require.Equal(t, int64(2000), u.InputTokens)
+	require.InDelta(t, 0.3, u.CostUSD, 1e-9)
+	require.Len(t, u.ByModel, 2)
+	require.Equal(t, "gpt-4o-mini", *u.ByModel[0].Model)
+	require.Equal(t, int64(2), u.ByModel[0].Tasks)
+	require.Nil(t, u.ByModel[1].Model, "the failed task called no model")
+	require.Equal(t, []client.DayUsage{{Date: today, Tasks: 3, CostUSD: 0.3}}, u.ByDay)
+	require.InDelta(t, 0.5, *u.Budget.MonthlyBudgetUSD, 1e-9)
+	require.InDelta(t, 0.3, u.Budget.SpentUSD, 1e-9)
+	require.InDelta(t, 0.2, *u.Budget.RemainingUSD, 1e-9)
+
+	// The other tenant: its own task only, and no budget.
+	r = e.do(t, req{method: "GET", path: "/v1/usage?from=2020-01-01&to=" + today, token: otherKey})
+	require.Equal(t, http.StatusBadRequest, r.status, "more than 366 days")
+	r = e.do(t, req{method: "GET", path: "/v1/usage?from=" + today + "&to=" + today, token: otherKey})
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	var other client.UsageReport
+	r.decode(t, &other)
+	require.Equal(t, int64(1), other.Tasks["succeeded"])
+	require.Nil(t, other.Budget.MonthlyBudgetUSD)
+	require.Nil(t, other.Budget.RemainingUSD)
+
+	for _, q := range []string{"?from=yesterday", "?to=2026-13-01", "?from=2026-11-20&to=2026-11-10"} {
+		e.do(t, req{method: "GET", path: "/v1/usage" + q, token: k.Key}).problem(t, http.StatusBadRequest, "invalid_parameter")
+	}
+}
