@@ -208,6 +208,22 @@ func (a *api) do(method, path string, body any, out any, headers ...string) int 
 	return resp.StatusCode
 }
 
+// doHeaders sends a GET-like request without a body and returns the answer's headers,
+// decoding its JSON into out.
+func (a *api) doHeaders(method, path string, out any) http.Header {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, nil)
+	require.NoError(a.t, err)
+	req.Header.Set("Authorization", "Bearer "+a.auth)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(a.t, err)
+	defer resp.Body.Close()
+	require.NoError(a.t, json.NewDecoder(resp.Body).Decode(out))
+	return resp.Header
+}
+
 // execCmd is a process of the cluster that is run to completion, not started.
 func execCmd(c *cluster, name string, extra ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(bins.dir, name))
