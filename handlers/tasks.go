@@ -57,6 +57,9 @@ type TasksConfig struct {
 	Model    llm.Model
 	// Slots, when set, holds tenants to their tiers' concurrent tasks across workers.
 	Slots *Slots
+	// Budgets, when set, reserves each model call's worst case against the tenant's monthly
+	// budget and settles its real cost.
+	Budgets *Budgets
 	// Lease is how long a running task is presumed alive without a heartbeat; match the
 	// consumer's AckWait (30s).
 	Lease time.Duration
@@ -210,15 +213,35 @@ func (h *Tasks) run(ctx context.Context, t *store.Task) (store.Result, error) {
 	if err != nil {
 		return store.Result{}, &taskFailure{code: CodeAgentFailed, err: err}
 	}
+	settle := func(int64) {}
+	if b := h.cfg.Budgets; b != nil {
+		maxOut := int64(agent.MaxOutputTokens)
+		if maxOut <= 0 {
+			maxOut = defaultMaxOutputTokens
+		}
+		worst := h.cfg.Model.Cost(llm.InputTokens(msgs), maxOut)
+		ok, s, err := b.reserve(ctx, t.TenantID, callID(t.ID, t.Attempts), worst, h.cfg.Now(), 2*h.cfg.Lease)
+		if err != nil {
+			return store.Result{}, err // retried: the budget could not be checked
+		}
+		if !ok {
+			return store.Result{}, &taskFailure{code: CodeBudgetExceeded,
+				err: fmt.Errorf("the call's worst case, $%.6f, does not fit the tenant's monthly budget", store.MicrosToUSD(worst))}
+		}
+		settle = s
+	}
 	resp, err := h.cfg.Provider.Complete(ctx, llm.Request{
 		Model: h.cfg.Model.ID, Messages: msgs, MaxTokens: agent.MaxOutputTokens, Seed: t.ID,
 	})
 	if err != nil {
+		settle(0)
 		if ctx.Err() != nil {
 			return store.Result{}, ctx.Err()
 		}
 		return store.Result{}, err
 	}
+	cost := h.cfg.Model.Cost(resp.InputTokens, resp.OutputTokens)
+	settle(cost)
 	out, err := agent.Output(t.Input, resp.Content)
 	if err != nil {
 		return store.Result{}, &taskFailure{code: CodeAgentFailed, err: err}
@@ -230,7 +253,7 @@ func (h *Tasks) run(ctx context.Context, t *store.Task) (store.Result, error) {
 		Provider:     h.cfg.Provider.Name(),
 		InputTokens:  resp.InputTokens,
 		OutputTokens: resp.OutputTokens,
-		CostMicros:   h.cfg.Model.Cost(resp.InputTokens, resp.OutputTokens),
+		CostMicros:   cost,
 	}, nil
 }
 

@@ -42,6 +42,7 @@ const (
 	codeInvalidTier           = "invalid_tier"
 	codeInvalidBudget         = "invalid_budget"
 	codeRateLimited           = "rate_limited"
+	codeBudgetExceeded        = "budget_exceeded"
 	codeInternal              = "internal"
 	codeUnavailable           = "unavailable"
 	codeNotReady              = "not_ready"
@@ -70,6 +71,7 @@ var titles = map[string]string{
 	codeInvalidTier:           "Invalid tier",
 	codeInvalidBudget:         "Invalid budget",
 	codeRateLimited:           "Too many requests",
+	codeBudgetExceeded:        "Monthly budget exhausted",
 	codeInternal:              "Internal error",
 	codeUnavailable:           "Service unavailable",
 	codeNotReady:              "Not ready",

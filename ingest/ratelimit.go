@@ -169,23 +169,33 @@ func (e *everyTen) allow(now time.Time) bool {
 // tier returns the tenant's tier limits through an in-process cache; an unknown tier name
 // (a tiers file that dropped it) gets the free tier's limits.
 func (s *Server) tier(ctx context.Context, tenantID string) (limits.Tier, error) {
-	name, ok := s.tenants.get(tenantID)
-	if !ok {
-		gen := s.tenants.generation()
-		t, err := s.cfg.Store.GetTenant(ctx, tenantID)
-		if err != nil {
-			return limits.Tier{}, fmt.Errorf("tier of %s: %w", tenantID, err)
-		}
-		name = t.Tier
-		s.tenants.put(tenantID, name, gen)
+	e, err := s.tenantInfo(ctx, tenantID)
+	if err != nil {
+		return limits.Tier{}, err
 	}
-	if t, ok := s.cfg.RateLimits.Tiers[name]; ok {
+	if t, ok := s.cfg.RateLimits.Tiers[e.tier]; ok {
 		return t, nil
 	}
 	return s.cfg.RateLimits.Tiers["free"], nil
 }
 
-// localTenants caches tenants' tier names, dropped by tenant invalidations from any replica.
+// tenantInfo returns the tenant's tier and budget through the in-process cache.
+func (s *Server) tenantInfo(ctx context.Context, tenantID string) (localTenant, error) {
+	if e, ok := s.tenants.get(tenantID); ok {
+		return e, nil
+	}
+	gen := s.tenants.generation()
+	t, err := s.cfg.Store.GetTenant(ctx, tenantID)
+	if err != nil {
+		return localTenant{}, fmt.Errorf("tenant %s: %w", tenantID, err)
+	}
+	e := localTenant{tier: t.Tier, budget: t.MonthlyBudgetMicros}
+	s.tenants.put(tenantID, e, gen)
+	return e, nil
+}
+
+// localTenants caches tenants' tiers and budgets, dropped by tenant invalidations from any
+// replica.
 type localTenants struct {
 	mu  sync.Mutex
 	m   map[string]localTenant
@@ -193,20 +203,21 @@ type localTenants struct {
 }
 
 type localTenant struct {
-	tier string
-	exp  time.Time
+	tier   string
+	budget *int64 // micro-dollars a month; nil: none
+	exp    time.Time
 }
 
 func newLocalTenants() *localTenants { return &localTenants{m: make(map[string]localTenant)} }
 
-func (c *localTenants) get(id string) (string, bool) {
+func (c *localTenants) get(id string) (localTenant, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[id]
 	if !ok || time.Now().After(e.exp) {
-		return "", false
+		return localTenant{}, false
 	}
-	return e.tier, true
+	return e, true
 }
 
 func (c *localTenants) generation() uint64 {
@@ -215,8 +226,8 @@ func (c *localTenants) generation() uint64 {
 	return c.gen
 }
 
-// put caches a tier unless an invalidation came since gen was read.
-func (c *localTenants) put(id, tier string, gen uint64) {
+// put caches e unless an invalidation came since gen was read.
+func (c *localTenants) put(id string, e localTenant, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
@@ -225,7 +236,8 @@ func (c *localTenants) put(id, tier string, gen uint64) {
 	if len(c.m) >= maxLocalKeys {
 		clear(c.m)
 	}
-	c.m[id] = localTenant{tier: tier, exp: time.Now().Add(tenantTTL)}
+	e.exp = time.Now().Add(tenantTTL)
+	c.m[id] = e
 }
 
 func (c *localTenants) delete(id string) {

@@ -62,6 +62,8 @@ type Config struct {
 	Invalidations InvalidationSource
 	// RateLimits are the per-tenant limits enforced (none when its Window is nil).
 	RateLimits RateLimits
+	// Budgets is checked on each submission (none when its Ledger is nil).
+	Budgets Budgets
 	// KeyCache is the shared cache of API keys by hash; nil means every lookup not in the
 	// in-process cache goes to the store.
 	KeyCache *cache.Redis

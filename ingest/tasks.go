@@ -136,6 +136,9 @@ func (s *Server) submitTask(w http.ResponseWriter, r *http.Request, k *store.API
 		t.RequestHash = h
 	}
 
+	if err := s.admitBudget(r.Context(), k.TenantID); err != nil {
+		return err
+	}
 	if err := s.admitExecution(r.Context(), w, k.TenantID, agent); err != nil {
 		return err
 	}

@@ -10,6 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentic-run/agentic/client"
+	"github.com/agentic-run/agentic/ingest"
+	"github.com/agentic-run/agentic/internal/redistest"
+	"github.com/agentic-run/agentic/limits"
 	"github.com/agentic-run/agentic/store"
 )
 
@@ -79,4 +82,63 @@ func TestUsage(t *testing.T) {
 	for _, q := range []string{"?from=yesterday", "?to=2026-13-01", "?from=2026-11-20&to=2026-11-10"} {
 		e.do(t, req{method: "GET", path: "/v1/usage" + q, token: k.Key}).problem(t, http.StatusBadRequest, "invalid_parameter")
 	}
+}
+
+// A submission once the month's spend has reached the budget is 402 budget_exceeded and
+// makes no task: with a cold ledger seeded from the database's usage, and with a warm one the
+// workers settle into. Raising the budget admits again at once.
+func TestSubmissionOverBudgetIs402(t *testing.T) {
+	t.Parallel()
+	rc, prefix := redistest.Client(t)
+	ledger := limits.NewRedisBudget(rc, prefix)
+	e := newEnv(t, func(c *ingest.Config) { c.Budgets = ingest.Budgets{Ledger: ledger} })
+	ctx := context.Background()
+	echo := map[string]any{"agent": "echo", "input": map[string]any{}}
+	budgeted := func() (string, string) {
+		r := e.do(t, req{method: "POST", path: "/v1/admin/tenants", token: adminToken,
+			body: map[string]any{"name": "acme", "tier": "pro", "monthly_budget_usd": 0.1}})
+		require.Equal(t, http.StatusCreated, r.status)
+		var ten client.Tenant
+		r.decode(t, &ten)
+		r = e.do(t, req{method: "POST", path: "/v1/admin/tenants/" + ten.ID + "/api-keys", token: adminToken})
+		var k client.APIKey
+		r.decode(t, &k)
+		return ten.ID, k.Key
+	}
+	spend := func(tenantID string, micros int64) { // a task that ran and cost micros, in the database
+		now := time.Now()
+		tk := &store.Task{ID: store.NewID("tsk"), TenantID: tenantID, Agent: "echo", Input: json.RawMessage(`{}`), CreatedAt: now}
+		_, _, err := e.store.CreateTask(ctx, tk)
+		require.NoError(t, err)
+		_, err = e.store.StartTask(ctx, tk.ID, now, now.Add(time.Minute))
+		require.NoError(t, err)
+		_, _, err = e.store.FinishTask(ctx, tk.ID, store.Result{Status: store.StatusSucceeded, Output: json.RawMessage(`{}`),
+			Provider: "openai", Model: "gpt-4o", CostMicros: micros, FinishedAt: now})
+		require.NoError(t, err)
+	}
+
+	// Cold: the spend is in the database only.
+	cold, coldKey := budgeted()
+	spend(cold, 100_000)
+	p := e.do(t, req{method: "POST", path: "/v1/tasks", token: coldKey, body: echo}).problem(t, http.StatusPaymentRequired, "budget_exceeded")
+	require.Contains(t, p.Detail, "$0.10")
+
+	// Warm: the ledger was seeded (at $0) by a first submission, then a worker settled a call.
+	warm, warmKey := budgeted()
+	e.submit(t, warmKey, echo)
+	month := limits.BudgetMonth(time.Now())
+	ok, _, err := ledger.Reserve(ctx, warm, month, "call-1", 100_000, 100_000, time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	e.do(t, req{method: "POST", path: "/v1/tasks", token: warmKey, body: echo}).problem(t, http.StatusPaymentRequired, "budget_exceeded")
+	_, err = ledger.Settle(ctx, warm, month, "call-1", 100_000)
+	require.NoError(t, err)
+	e.do(t, req{method: "POST", path: "/v1/tasks", token: warmKey, body: echo}).problem(t, http.StatusPaymentRequired, "budget_exceeded")
+
+	_, otherKey := e.tenant(t)
+	e.submit(t, otherKey, echo) // a tenant without a budget is not held back
+
+	r := e.do(t, req{method: "PATCH", path: "/v1/admin/tenants/" + cold, token: adminToken, body: map[string]any{"monthly_budget_usd": 1}})
+	require.Equal(t, http.StatusOK, r.status)
+	e.submit(t, coldKey, echo)
 }

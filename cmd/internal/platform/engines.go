@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/health"
+	"github.com/agentic-run/agentic/limits"
 	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/store/postgres"
 )
@@ -30,6 +32,23 @@ type Engines struct {
 	HTTPListener net.Listener
 
 	closers []func() // run in reverse order by Close
+
+	ledgerOnce sync.Once
+	ledger     limits.Budget
+}
+
+// BudgetLedger is the budget ledger every role of this process shares: on Redis when there
+// is one (shared by every replica too), else in process, so that agentic dev's ingest sees
+// what its worker settles.
+func (e *Engines) BudgetLedger(prefix string) limits.Budget {
+	e.ledgerOnce.Do(func() {
+		if e.Redis != nil {
+			e.ledger = limits.NewRedisBudget(e.Redis, prefix)
+		} else {
+			e.ledger = limits.NewMemoryBudget(nil)
+		}
+	})
+	return e.ledger
 }
 
 // Connect opens the database (migrating it unless AGENTIC_AUTO_MIGRATE=false), NATS (setting

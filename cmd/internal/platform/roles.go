@@ -78,6 +78,7 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		Invalidations: invalidations,
 		RateLimits: ingest.RateLimits{Window: window, Tiers: c.Tiers,
 			RequestsFailOpen: c.FailOpen["requests"], ExecutionsFailOpen: c.FailOpen["executions"]},
+		Budgets:     ingest.Budgets{Ledger: e.BudgetLedger(c.Prefix), FailOpen: c.FailOpen["budgets"]},
 		KeyCache:    keyCache,
 		AdminToken:  c.AdminToken,
 		MaxAttempts: c.MaxAttempts,
@@ -125,7 +126,9 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	}
 	slots := &handlers.Slots{Semaphore: sem, Tiers: c.Tiers, Tenants: e.Store,
 		FailOpen: c.FailOpen["concurrency"], Logger: log}
+	budgets := &handlers.Budgets{Ledger: e.BudgetLedger(c.Prefix), Tenants: e.Store, FailOpen: c.FailOpen["budgets"], Logger: log}
 	tasks, err := handlers.NewTasks(handlers.TasksConfig{
+		Budgets:  budgets,
 		Slots:    slotsIf(c, slots),
 		Store:    e.Store,
 		Events:   pub,
@@ -157,6 +160,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	defer func() { _ = invalidations.Close() }()
 	invalidations.On(events.InvalidateTenant, hooks.Forget)
 	invalidations.On(events.InvalidateTenant, slots.Forget)
+	invalidations.On(events.InvalidateTenant, budgets.Forget)
 	ops, err := handlers.NewOps(handlers.OpsConfig{Store: e.Store, Publisher: pub, Grace: c.ReconcileGrace, Logger: log})
 	if err != nil {
 		return err

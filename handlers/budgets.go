@@ -1,0 +1,157 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/agentic-run/agentic/limits"
+	"github.com/agentic-run/agentic/store"
+)
+
+// CodeBudgetExceeded ends a task whose model call would not fit the tenant's monthly budget.
+const CodeBudgetExceeded = "budget_exceeded"
+
+// Budgets keeps tenants within their monthly budgets across workers: before each model call
+// the worst case (the prompt's tokens and the agent's maximum answer at the model's price) is
+// reserved atomically against the month's spend and the other calls in flight, and settled
+// to the real cost after, so concurrent tasks cannot overshoot. A tenant without a budget
+// costs nothing here but the settle that keeps its spend current.
+type Budgets struct {
+	// Ledger holds spend and reservations (limits.RedisBudget across replicas).
+	Ledger limits.Budget
+	// Tenants gives budgets, and the month's spend to seed a cold ledger with.
+	Tenants interface {
+		GetTenant(ctx context.Context, id string) (*store.Tenant, error)
+		Usage(ctx context.Context, tenantID string, from, to time.Time) (*store.Usage, error)
+	}
+	// FailOpen lets calls go ahead unreserved while the Ledger's store is unavailable
+	// (counted and logged); otherwise the task is retried later.
+	FailOpen bool
+	Logger   *slog.Logger
+
+	mu      sync.Mutex
+	budgets map[string]cachedBudget
+	down    atomic.Int64
+	logged  atomic.Int64
+}
+
+type cachedBudget struct {
+	micros *int64
+	exp    time.Time
+}
+
+// defaultMaxOutputTokens bounds the worst case of an agent that sets no maximum answer.
+const defaultMaxOutputTokens = 4096
+
+// errBudgetUnavailable makes a task retry later: its budget could not be checked.
+var errBudgetUnavailable = errors.New("budget: the ledger is unavailable")
+
+// reserve holds the worst-case cost of one call; release settles it (with the real cost,
+// or nothing when the call failed). ok is false when the call does not fit the budget.
+func (b *Budgets) reserve(ctx context.Context, tenantID, callID string, worst int64, now time.Time, ttl time.Duration) (ok bool, settle func(actual int64), err error) {
+	month := limits.BudgetMonth(now)
+	budget, err := b.budget(ctx, tenantID)
+	if err != nil {
+		return false, nil, err
+	}
+	limit := int64(limits.UnlimitedBudget)
+	if budget != nil {
+		limit = *budget
+		if err := b.seed(ctx, tenantID, month, now); err != nil {
+			return b.unavailable(ctx, err)
+		}
+	}
+	ok, _, err = b.Ledger.Reserve(ctx, tenantID, month, callID, min(worst, limits.MaxBudgetMicros), limit, ttl)
+	if err != nil {
+		return b.unavailable(ctx, err)
+	}
+	if !ok {
+		return false, nil, nil
+	}
+	return true, func(actual int64) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		var err error
+		if actual > 0 {
+			_, err = b.Ledger.Settle(ctx, tenantID, month, callID, min(actual, limits.MaxBudgetMicros))
+		} else {
+			_, err = b.Ledger.Release(ctx, tenantID, month, callID)
+		}
+		if err != nil && b.Logger != nil {
+			b.Logger.WarnContext(ctx, "budget settle failed; the reservation expires", "tenant_id", tenantID, "error", err)
+		}
+	}, nil
+}
+
+// unavailable answers a reservation the ledger could not decide: go ahead (fail open) or
+// retry the task later.
+func (b *Budgets) unavailable(ctx context.Context, err error) (bool, func(int64), error) {
+	if !errors.Is(err, limits.ErrUnavailable) {
+		return false, nil, err
+	}
+	b.down.Add(1)
+	now, last := time.Now().UnixNano(), b.logged.Load()
+	if b.Logger != nil && now-last >= int64(10*time.Second) && b.logged.CompareAndSwap(last, now) {
+		b.Logger.WarnContext(ctx, "budgets unavailable", "limit", "budgets", "failing", map[bool]string{true: "open", false: "closed"}[b.FailOpen], "error", err)
+	}
+	if b.FailOpen {
+		return true, func(int64) {}, nil
+	}
+	return false, nil, fmt.Errorf("%w: %v", errBudgetUnavailable, err)
+}
+
+// seed gives a cold ledger the month's spend from the database, once.
+func (b *Budgets) seed(ctx context.Context, tenantID, month string, now time.Time) error {
+	st, err := b.Ledger.State(ctx, tenantID, month)
+	if err != nil || st.Seeded {
+		return err
+	}
+	start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	u, err := b.Tenants.Usage(ctx, tenantID, start, start.AddDate(0, 1, 0))
+	if err != nil {
+		return fmt.Errorf("budget: month's spend of %s: %w", tenantID, err)
+	}
+	_, _, err = b.Ledger.Seed(ctx, tenantID, month, u.CostMicros)
+	return err
+}
+
+// budget returns the tenant's monthly budget (nil: none) through a short cache.
+func (b *Budgets) budget(ctx context.Context, tenantID string) (*int64, error) {
+	now := time.Now()
+	b.mu.Lock()
+	c, ok := b.budgets[tenantID]
+	b.mu.Unlock()
+	if ok && now.Before(c.exp) {
+		return c.micros, nil
+	}
+	t, err := b.Tenants.GetTenant(ctx, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("budget of %s: %w", tenantID, err)
+	}
+	b.mu.Lock()
+	if b.budgets == nil || len(b.budgets) >= 100_000 {
+		b.budgets = make(map[string]cachedBudget)
+	}
+	b.budgets[tenantID] = cachedBudget{micros: t.MonthlyBudgetMicros, exp: now.Add(tierTTL)}
+	b.mu.Unlock()
+	return t.MonthlyBudgetMicros, nil
+}
+
+// Forget drops a tenant's cached budget (the handler of events.InvalidateTenant).
+func (b *Budgets) Forget(tenantID string) {
+	b.mu.Lock()
+	delete(b.budgets, tenantID)
+	b.mu.Unlock()
+}
+
+// Unavailable counts reservations the ledger's store could not decide, for metrics.
+func (b *Budgets) Unavailable() int64 { return b.down.Load() }
+
+// callID names one model call of one attempt: a retry reserves afresh.
+func callID(taskID string, attempt int) string { return taskID + "#" + strconv.Itoa(attempt) }

@@ -1,0 +1,74 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentic-run/agentic/handlers"
+	"github.com/agentic-run/agentic/internal/redistest"
+	"github.com/agentic-run/agentic/limits"
+	"github.com/agentic-run/agentic/llm"
+	"github.com/agentic-run/agentic/store"
+)
+
+// 50 tasks at once against a budget of 10 calls' worst case, on two workers: the spend never
+// passes the budget, every task either succeeds or fails budget_exceeded, and the ledger's
+// spend is what the tasks recorded.
+func TestBudgetIsNeverOvershot(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 5*time.Second)
+	const input = `{"text":"Budgets are reserved before each call and settled after it."}`
+	agent, err := h.agents.Get("summarizer")
+	require.NoError(t, err)
+	msgs, err := agent.Prompt(json.RawMessage(input))
+	require.NoError(t, err)
+	priced := llm.Model{ID: "sim", Provider: "sim", InputPerMillion: 1_000_000, OutputPerMillion: 1_000_000} // $1 a token
+	worst := priced.Cost(llm.InputTokens(msgs), int64(agent.MaxOutputTokens))
+	budget := 10 * worst
+	_, err = h.store.UpdateTenant(context.Background(), h.tenant.ID, store.TenantPatch{MonthlyBudgetMicros: &budget})
+	require.NoError(t, err)
+
+	rc, prefix := redistest.Client(t)
+	ledger := limits.NewRedisBudget(rc, prefix)
+	for range 2 {
+		cfg := h.tasksConfig(llm.SimConfig{Latency: 100 * time.Millisecond}, 5*time.Second)
+		cfg.Model = priced
+		cfg.Budgets = &handlers.Budgets{Ledger: ledger, Tenants: h.store}
+		h.runTasks(cfg, time.Second)
+	}
+	var ids []string
+	for range 50 {
+		ids = append(ids, h.submit("summarizer", input).ID)
+	}
+	var spent int64
+	succeeded := 0
+	for _, id := range ids {
+		var tk *store.Task
+		require.Eventually(t, func() bool {
+			var err error
+			tk, err = h.store.LoadTask(context.Background(), id)
+			require.NoError(t, err)
+			return tk.Status.Terminal()
+		}, 30*time.Second, 10*time.Millisecond)
+		switch tk.Status {
+		case store.StatusSucceeded:
+			succeeded++
+			spent += tk.CostMicros
+		case store.StatusFailed:
+			require.Equal(t, handlers.CodeBudgetExceeded, tk.Error.Code, "task %s", id)
+		default:
+			t.Fatalf("task %s ended %s", id, tk.Status)
+		}
+	}
+	require.LessOrEqual(t, spent, budget, "the spend passed the budget")
+	require.GreaterOrEqual(t, succeeded, 10, "ten calls' worth always fit")
+	require.Less(t, succeeded, 50, "the budget stopped some")
+	st, err := ledger.State(context.Background(), h.tenant.ID, limits.BudgetMonth(time.Now()))
+	require.NoError(t, err)
+	require.Equal(t, spent, st.SpentMicros, "the ledger's spend is the tasks' cost")
+	require.Zero(t, st.ReservedMicros, "nothing is left reserved")
+}
