@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,9 +24,10 @@ const CodeBudgetExceeded = "budget_exceeded"
 type Budgets struct {
 	// Ledger holds spend and reservations (limits.RedisBudget across replicas).
 	Ledger limits.Budget
-	// Tenants gives budgets, and the month's spend to seed a cold ledger with.
-	Tenants interface {
-		GetTenant(ctx context.Context, id string) (*store.Tenant, error)
+	// Tenants gives budgets (a TenantCache, in a worker).
+	Tenants TenantGetter
+	// Usage gives the month's spend to seed a cold ledger with (the store).
+	Usage interface {
 		Usage(ctx context.Context, tenantID string, from, to time.Time) (*store.Usage, error)
 	}
 	// FailOpen lets calls go ahead unreserved while the Ledger's store is unavailable
@@ -35,15 +35,8 @@ type Budgets struct {
 	FailOpen bool
 	Logger   *slog.Logger
 
-	mu      sync.Mutex
-	budgets map[string]cachedBudget
-	down    atomic.Int64
-	logged  atomic.Int64
-}
-
-type cachedBudget struct {
-	micros *int64
-	exp    time.Time
+	down   atomic.Int64
+	logged atomic.Int64
 }
 
 // defaultMaxOutputTokens bounds the worst case of an agent that sets no maximum answer.
@@ -56,10 +49,11 @@ var errBudgetUnavailable = errors.New("budget: the ledger is unavailable")
 // or nothing when the call failed). ok is false when the call does not fit the budget.
 func (b *Budgets) reserve(ctx context.Context, tenantID, callID string, worst int64, now time.Time, ttl time.Duration) (ok bool, settle func(actual int64), err error) {
 	month := limits.BudgetMonth(now)
-	budget, err := b.budget(ctx, tenantID)
+	ten, err := b.Tenants.GetTenant(ctx, tenantID)
 	if err != nil {
-		return false, nil, err
+		return false, nil, fmt.Errorf("budget of %s: %w", tenantID, err)
 	}
+	budget := ten.MonthlyBudgetMicros
 	limit := int64(limits.UnlimitedBudget)
 	if budget != nil {
 		limit = *budget
@@ -113,41 +107,12 @@ func (b *Budgets) seed(ctx context.Context, tenantID, month string, now time.Tim
 		return err
 	}
 	start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	u, err := b.Tenants.Usage(ctx, tenantID, start, start.AddDate(0, 1, 0))
+	u, err := b.Usage.Usage(ctx, tenantID, start, start.AddDate(0, 1, 0))
 	if err != nil {
 		return fmt.Errorf("budget: month's spend of %s: %w", tenantID, err)
 	}
 	_, _, err = b.Ledger.Seed(ctx, tenantID, month, u.CostMicros)
 	return err
-}
-
-// budget returns the tenant's monthly budget (nil: none) through a short cache.
-func (b *Budgets) budget(ctx context.Context, tenantID string) (*int64, error) {
-	now := time.Now()
-	b.mu.Lock()
-	c, ok := b.budgets[tenantID]
-	b.mu.Unlock()
-	if ok && now.Before(c.exp) {
-		return c.micros, nil
-	}
-	t, err := b.Tenants.GetTenant(ctx, tenantID)
-	if err != nil {
-		return nil, fmt.Errorf("budget of %s: %w", tenantID, err)
-	}
-	b.mu.Lock()
-	if b.budgets == nil || len(b.budgets) >= 100_000 {
-		b.budgets = make(map[string]cachedBudget)
-	}
-	b.budgets[tenantID] = cachedBudget{micros: t.MonthlyBudgetMicros, exp: now.Add(tierTTL)}
-	b.mu.Unlock()
-	return t.MonthlyBudgetMicros, nil
-}
-
-// Forget drops a tenant's cached budget (the handler of events.InvalidateTenant).
-func (b *Budgets) Forget(tenantID string) {
-	b.mu.Lock()
-	delete(b.budgets, tenantID)
-	b.mu.Unlock()
 }
 
 // Unavailable counts reservations the ledger's store could not decide, for metrics.

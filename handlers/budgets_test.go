@@ -37,7 +37,7 @@ func TestBudgetIsNeverOvershot(t *testing.T) {
 	for range 2 {
 		cfg := h.tasksConfig(llm.SimConfig{Latency: 100 * time.Millisecond}, 5*time.Second)
 		cfg.Model = priced
-		cfg.Budgets = &handlers.Budgets{Ledger: ledger, Tenants: h.store}
+		cfg.Budgets = &handlers.Budgets{Ledger: ledger, Tenants: &handlers.TenantCache{Store: h.store}, Usage: h.store}
 		h.runTasks(cfg, time.Second)
 	}
 	var ids []string
@@ -71,4 +71,25 @@ func TestBudgetIsNeverOvershot(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, spent, st.SpentMicros, "the ledger's spend is the tasks' cost")
 	require.Zero(t, st.ReservedMicros, "nothing is left reserved")
+}
+
+// The worker's tenant cache answers from memory until a tenant changes, then reads it again.
+func TestTenantCacheForget(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 5*time.Second)
+	c := &handlers.TenantCache{Store: h.store, TTL: time.Hour}
+	got, err := c.GetTenant(context.Background(), h.tenant.ID)
+	require.NoError(t, err)
+	require.Equal(t, "pro", got.Tier)
+	_, err = h.store.UpdateTenant(context.Background(), h.tenant.ID, store.TenantPatch{Tier: ptr("basic")})
+	require.NoError(t, err)
+	got, err = c.GetTenant(context.Background(), h.tenant.ID)
+	require.NoError(t, err)
+	require.Equal(t, "pro", got.Tier, "cached")
+	c.Forget(h.tenant.ID)
+	got, err = c.GetTenant(context.Background(), h.tenant.ID)
+	require.NoError(t, err)
+	require.Equal(t, "basic", got.Tier, "read again after Forget")
+	_, err = c.GetTenant(context.Background(), "ten_unknown")
+	require.ErrorIs(t, err, store.ErrNotFound)
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/limits"
-	"github.com/agentic-run/agentic/store"
 )
 
 // Slots holds each tenant to its tier's concurrent tasks across every worker: a task runs
@@ -29,10 +28,8 @@ type Slots struct {
 	Semaphore limits.Semaphore
 	// Tiers gives each tier's Concurrent (a tier it lacks gets the free tier's).
 	Tiers limits.Tiers
-	// Tenants looks a tenant's tier up; it is cached for tierTTL, or until Forget.
-	Tenants interface {
-		GetTenant(ctx context.Context, id string) (*store.Tenant, error)
-	}
+	// Tenants looks a tenant's tier up (a TenantCache, in a worker).
+	Tenants TenantGetter
 	// FailOpen runs tasks without a slot while the Semaphore's store is unavailable (the
 	// outage is logged and counted); otherwise they wait in the queue.
 	FailOpen bool
@@ -45,7 +42,6 @@ type Slots struct {
 	Logger *slog.Logger
 
 	mu      sync.Mutex
-	tiers   map[string]cachedTier
 	waiters map[string]*waiters // by tenant
 	down    atomic.Int64
 	logged  atomic.Int64 // unix nanoseconds of the last outage log line
@@ -61,14 +57,6 @@ type waiters struct {
 // slotPoll is how often a waiting task tries again without a local release (a slot freed
 // by another worker, or an expired lease).
 const slotPoll = 200 * time.Millisecond
-
-type cachedTier struct {
-	concurrent int
-	exp        time.Time
-}
-
-// tierTTL bounds how long a tenant's tier is cached when no invalidation reaches the worker.
-const tierTTL = 10 * time.Second
 
 // slotKey is a tenant's semaphore: the tenant is in the key.
 func slotKey(tenantID string) string { return tenantID + ":running" }
@@ -202,15 +190,8 @@ func (s *Slots) retry() time.Duration {
 	return r/2 + rand.N(r/2+1)
 }
 
-// concurrent returns the tenant's concurrent-task limit through the cache.
+// concurrent returns the tenant's concurrent-task limit.
 func (s *Slots) concurrent(ctx context.Context, tenantID string) (int, error) {
-	now := time.Now()
-	s.mu.Lock()
-	c, ok := s.tiers[tenantID]
-	s.mu.Unlock()
-	if ok && now.Before(c.exp) {
-		return c.concurrent, nil
-	}
 	t, err := s.Tenants.GetTenant(ctx, tenantID)
 	if err != nil {
 		return 0, fmt.Errorf("tier of %s: %w", tenantID, err)
@@ -219,21 +200,7 @@ func (s *Slots) concurrent(ctx context.Context, tenantID string) (int, error) {
 	if !ok {
 		tier = s.Tiers["free"]
 	}
-	s.mu.Lock()
-	if s.tiers == nil || len(s.tiers) >= 100_000 {
-		s.tiers = make(map[string]cachedTier)
-	}
-	s.tiers[tenantID] = cachedTier{concurrent: tier.Concurrent, exp: now.Add(tierTTL)}
-	s.mu.Unlock()
 	return tier.Concurrent, nil
-}
-
-// Forget drops a tenant's cached tier (the handler of events.InvalidateTenant), so a new
-// tier's concurrency applies at once.
-func (s *Slots) Forget(tenantID string) {
-	s.mu.Lock()
-	delete(s.tiers, tenantID)
-	s.mu.Unlock()
 }
 
 // Unavailable counts the slots the Semaphore's store could not decide, for metrics.

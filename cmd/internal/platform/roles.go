@@ -124,9 +124,11 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	if e.Redis != nil {
 		sem = limits.NewRedisSemaphore(e.Redis, c.Prefix)
 	}
-	slots := &handlers.Slots{Semaphore: sem, Tiers: c.Tiers, Tenants: e.Store,
+	tenants := &handlers.TenantCache{Store: e.Store} // tiers and budgets, for the limits
+	slots := &handlers.Slots{Semaphore: sem, Tiers: c.Tiers, Tenants: tenants,
 		FailOpen: c.FailOpen["concurrency"], Logger: log}
-	budgets := &handlers.Budgets{Ledger: e.BudgetLedger(c.Prefix), Tenants: e.Store, FailOpen: c.FailOpen["budgets"], Logger: log}
+	budgets := &handlers.Budgets{Ledger: e.BudgetLedger(c.Prefix), Tenants: tenants, Usage: e.Store,
+		FailOpen: c.FailOpen["budgets"], Logger: log}
 	tasks, err := handlers.NewTasks(handlers.TasksConfig{
 		Budgets:  budgets,
 		Slots:    slotsIf(c, slots),
@@ -159,8 +161,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	}
 	defer func() { _ = invalidations.Close() }()
 	invalidations.On(events.InvalidateTenant, hooks.Forget)
-	invalidations.On(events.InvalidateTenant, slots.Forget)
-	invalidations.On(events.InvalidateTenant, budgets.Forget)
+	invalidations.On(events.InvalidateTenant, tenants.Forget)
 	ops, err := handlers.NewOps(handlers.OpsConfig{Store: e.Store, Publisher: pub, Grace: c.ReconcileGrace, Logger: log})
 	if err != nil {
 		return err
