@@ -59,15 +59,8 @@ func (s *Server) admitRequest(ctx context.Context, w http.ResponseWriter, tenant
 	if err != nil {
 		return err
 	}
-	d, err := rl.Window.Allow(ctx, rateLimitKey(tenantID, limitRequests), tier.RequestsPerMinute, time.Minute)
-	if err != nil {
-		return s.limitFailed(ctx, limitRequests, rl.RequestsFailOpen, err)
-	}
-	setRateHeaders(w.Header(), d)
-	if !d.Allowed {
-		return rateLimited(d, fmt.Sprintf("more than %d requests in a minute", d.Limit))
-	}
-	return nil
+	return s.decide(ctx, w.Header(), rateLimitKey(tenantID, limitRequests), tier.RequestsPerMinute, time.Minute,
+		limitRequests, rl.RequestsFailOpen, "requests in a minute")
 }
 
 // admitExecution counts a submission against the tenant's executions per hour and the
@@ -84,25 +77,27 @@ func (s *Server) admitExecution(ctx context.Context, w http.ResponseWriter, tena
 		return err
 	}
 	if agent.MaxExecutionsPerHour != nil {
-		d, err := rl.Window.Allow(ctx, agentLimitKey(tenantID, agent.ID), *agent.MaxExecutionsPerHour, time.Hour)
-		if err != nil {
-			if err := s.limitFailed(ctx, limitExecutions, rl.ExecutionsFailOpen, err); err != nil {
-				return err
-			}
-		} else {
-			tighten(w.Header(), d)
-			if !d.Allowed {
-				return rateLimited(d, fmt.Sprintf("more than %d %s tasks in an hour", d.Limit, agent.ID))
-			}
+		if err := s.decide(ctx, w.Header(), agentLimitKey(tenantID, agent.ID), *agent.MaxExecutionsPerHour, time.Hour,
+			limitExecutions, rl.ExecutionsFailOpen, agent.ID+" tasks in an hour"); err != nil {
+			return err
 		}
 	}
-	d, err := rl.Window.Allow(ctx, rateLimitKey(tenantID, limitExecutions), tier.ExecutionsPerHour, time.Hour)
+	return s.decide(ctx, w.Header(), rateLimitKey(tenantID, limitExecutions), tier.ExecutionsPerHour, time.Hour,
+		limitExecutions, rl.ExecutionsFailOpen, "tasks in an hour")
+}
+
+// decide asks the window of one limit: the RateLimit headers describe it if it is nearer to
+// refusing than what they say already; a refusal is 429; an undecidable one fails open or
+// closed as configured for the limit.
+func (s *Server) decide(ctx context.Context, h http.Header, key string, limit int, window time.Duration,
+	name string, failOpen bool, what string) error {
+	d, err := s.cfg.RateLimits.Window.Allow(ctx, key, limit, window)
 	if err != nil {
-		return s.limitFailed(ctx, limitExecutions, rl.ExecutionsFailOpen, err)
+		return s.limitFailed(ctx, name, failOpen, err)
 	}
-	tighten(w.Header(), d)
+	tighten(h, d)
 	if !d.Allowed {
-		return rateLimited(d, fmt.Sprintf("more than %d tasks in an hour", d.Limit))
+		return rateLimited(d, fmt.Sprintf("more than %d %s", d.Limit, what))
 	}
 	return nil
 }
