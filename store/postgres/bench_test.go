@@ -18,11 +18,7 @@ func BenchmarkTaskLifecycle(b *testing.B) {
 	ctx := context.Background()
 	var tenants []string
 	for range 8 {
-		ten := &store.Tenant{ID: store.NewID("ten"), Name: "bench", Tier: "pro", WebhookSecret: "whsec_x", CreatedAt: time.Now()}
-		if err := s.CreateTenant(ctx, ten); err != nil {
-			b.Fatal(err)
-		}
-		tenants = append(tenants, ten.ID)
+		tenants = append(tenants, createTenant(b, s, "pro").ID)
 	}
 	b.SetParallelism(32) // 64 goroutines on 2 CPUs
 	b.ReportAllocs()

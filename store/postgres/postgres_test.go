@@ -78,8 +78,7 @@ func TestURLSharesSchemaAcrossProcesses(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(b.Close)
 
-	ten := &store.Tenant{ID: store.NewID("ten"), Name: "a", Tier: "free", WebhookSecret: "whsec_x", CreatedAt: time.Now()}
-	require.NoError(t, postgres.New(a).CreateTenant(ctx, ten))
+	ten := createTenant(t, postgres.New(a), "free")
 	got, err := postgres.New(b).GetTenant(ctx, ten.ID)
 	require.NoError(t, err)
 	require.Equal(t, ten.ID, got.ID)
@@ -115,8 +114,7 @@ func TestInputBytesKept(t *testing.T) {
 	t.Parallel()
 	s := pgtest.New(t)
 	ctx := t.Context()
-	ten := &store.Tenant{ID: store.NewID("ten"), Name: "a", Tier: "free", WebhookSecret: "whsec_x", CreatedAt: time.Now()}
-	require.NoError(t, s.CreateTenant(ctx, ten))
+	ten := createTenant(t, s, "free")
 	// json (not jsonb) keeps the client's bytes, key order and a NUL escape included.
 	in := `{"z": 1,  "a": "\u0000", "a": 2}`
 	tk := &store.Task{ID: store.NewID("tsk"), TenantID: ten.ID, Agent: "echo", Input: json.RawMessage(in), CreatedAt: time.Now()}
@@ -210,8 +208,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	t.Parallel()
 	s := pgtest.New(t)
 	ctx := t.Context()
-	ten := &store.Tenant{ID: store.NewID("ten"), Name: "a", Tier: "pro", WebhookSecret: "whsec_x", CreatedAt: time.Now()}
-	require.NoError(t, s.CreateTenant(ctx, ten))
+	ten := createTenant(t, s, "pro")
 	for round := 0; round < 20 && postgres.Batches(s) == 0; round++ {
 		var wg sync.WaitGroup
 		for i := range 64 {
@@ -261,8 +258,7 @@ func TestMultiRowStartsAndFinishes(t *testing.T) {
 	t.Parallel()
 	s := pgtest.New(t)
 	ctx := t.Context()
-	ten := &store.Tenant{ID: store.NewID("ten"), Name: "a", Tier: "pro", WebhookSecret: "whsec_x", CreatedAt: time.Now()}
-	require.NoError(t, s.CreateTenant(ctx, ten))
+	ten := createTenant(t, s, "pro")
 	const n = 64
 	for round := 0; round < 20 && postgres.Multis(s) < 2; round++ {
 		ids := make([]string, n)
@@ -318,8 +314,7 @@ func TestMultiRowDeliveriesIsolateFailures(t *testing.T) {
 	t.Parallel()
 	s := pgtest.New(t)
 	ctx := t.Context()
-	ten := &store.Tenant{ID: store.NewID("ten"), Name: "a", Tier: "pro", WebhookSecret: "whsec_x", CreatedAt: time.Now()}
-	require.NoError(t, s.CreateTenant(ctx, ten))
+	ten := createTenant(t, s, "pro")
 	tk := &store.Task{ID: store.NewID("tsk"), TenantID: ten.ID, Agent: "echo", Input: json.RawMessage(`{}`), CreatedAt: time.Now()}
 	_, _, err := s.CreateTask(ctx, tk)
 	require.NoError(t, err)
@@ -364,8 +359,7 @@ func TestDurableWritesWaitForTheWALFlush(t *testing.T) {
 	t.Parallel()
 	s := pgtest.New(t)
 	ctx := t.Context()
-	ten := &store.Tenant{ID: store.NewID("ten"), Name: "a", Tier: "pro", WebhookSecret: "whsec_x", CreatedAt: time.Now()}
-	require.NoError(t, s.CreateTenant(ctx, ten))
+	ten := createTenant(t, s, "pro")
 	step := func(name string, wantDurable, wantRelaxed int64, f func()) {
 		d0, r0 := postgres.Calls(s)
 		f()
@@ -397,8 +391,7 @@ func TestMultiRowSubmitsWriteMetadata(t *testing.T) {
 	ctx := t.Context()
 	var tenants []string
 	for range 4 {
-		ten := &store.Tenant{ID: store.NewID("ten"), Name: "a", Tier: "pro", WebhookSecret: "whsec_x", CreatedAt: time.Now()}
-		require.NoError(t, s.CreateTenant(ctx, ten))
+		ten := createTenant(t, s, "pro")
 		tenants = append(tenants, ten.ID)
 	}
 	want := map[string]map[string]bool{} // tenant → task ids with team=red
@@ -443,4 +436,12 @@ func TestMultiRowSubmitsWriteMetadata(t *testing.T) {
 		}
 		require.Equal(t, want[ten], got, "tenant %s", ten)
 	}
+}
+
+// createTenant stores a tenant of tier for a test.
+func createTenant(t testing.TB, s *postgres.Store, tier string) *store.Tenant {
+	t.Helper()
+	ten := &store.Tenant{ID: store.NewID("ten"), Name: "a", Tier: tier, WebhookSecret: "whsec_x", CreatedAt: time.Now()}
+	require.NoError(t, s.CreateTenant(t.Context(), ten))
+	return ten
 }
