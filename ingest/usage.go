@@ -39,9 +39,11 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, k *store.APIKey) 
 	if err != nil {
 		return fmt.Errorf("usage: %w", err)
 	}
-	month, err := s.cfg.Store.Usage(r.Context(), k.TenantID, monthStart, monthStart.AddDate(0, 1, 0))
-	if err != nil {
-		return fmt.Errorf("usage of the month: %w", err)
+	month := u // the default period, this month so far, is the budget's month
+	if !from.Equal(monthStart) || to.Before(today) {
+		if month, err = s.cfg.Store.Usage(r.Context(), k.TenantID, monthStart, monthStart.AddDate(0, 1, 0)); err != nil {
+			return fmt.Errorf("usage of the month: %w", err)
+		}
 	}
 	t, err := s.cfg.Store.GetTenant(r.Context(), k.TenantID)
 	if err != nil {
