@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/agentic-run/agentic/client"
@@ -36,8 +35,10 @@ type WebhooksConfig struct {
 	// RetryDelay is the wait after failed attempt n (exponential with jitter from 1s, at
 	// most 1h).
 	RetryDelay func(attempt uint64) time.Duration
-	// SecretTTL is how long a tenant's signing secrets are cached in the process (1m); a
-	// rotation drops the entry at once through Forget.
+	// Tenants is where the tenants' signing secrets are read: the worker's TenantCache,
+	// dropped on a rotation by its invalidation. Without it, Webhooks keeps a TenantCache of
+	// its own on Store for SecretTTL (1m), dropped through Forget.
+	Tenants   TenantGetter
 	SecretTTL time.Duration
 	Logger    *slog.Logger
 	Now       func() time.Time
@@ -50,13 +51,7 @@ type Webhooks struct {
 	cfg WebhooksConfig
 	log *slog.Logger
 
-	mu      sync.Mutex
-	secrets map[string]cachedSecret
-}
-
-type cachedSecret struct {
-	tenant  *store.Tenant
-	expires time.Time
+	cache *TenantCache // its own, when cfg.Tenants was not given
 }
 
 // NewWebhooks checks cfg and fills its defaults.
@@ -80,7 +75,12 @@ func NewWebhooks(cfg WebhooksConfig) (*Webhooks, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Webhooks{cfg: cfg, log: log, secrets: map[string]cachedSecret{}}, nil
+	h := &Webhooks{cfg: cfg, log: log}
+	if cfg.Tenants == nil {
+		h.cache = &TenantCache{Store: cfg.Store, TTL: cfg.SecretTTL}
+		h.cfg.Tenants = h.cache
+	}
+	return h, nil
 }
 
 // Handle delivers one event.
@@ -95,7 +95,10 @@ func (h *Webhooks) Handle(ctx context.Context, m *events.Msg) error {
 	}
 	url := *ev.Task.WebhookURL
 	now := h.cfg.Now()
-	ten, err := h.tenant(ctx, ev.TenantID, now)
+	ten, err := h.cfg.Tenants.GetTenant(ctx, ev.TenantID)
+	if err != nil {
+		err = fmt.Errorf("load tenant %s: %w", ev.TenantID, err)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return events.Cancel(err)
 	}
@@ -144,28 +147,10 @@ func (h *Webhooks) Handle(ctx context.Context, m *events.Msg) error {
 	}
 }
 
-// tenant returns the tenant (for its signing secrets) through a short in-process cache.
-func (h *Webhooks) tenant(ctx context.Context, tenantID string, now time.Time) (*store.Tenant, error) {
-	h.mu.Lock()
-	c, ok := h.secrets[tenantID]
-	h.mu.Unlock()
-	if ok && now.Before(c.expires) {
-		return c.tenant, nil
-	}
-	t, err := h.cfg.Store.GetTenant(ctx, tenantID)
-	if err != nil {
-		return nil, fmt.Errorf("load tenant %s: %w", tenantID, err)
-	}
-	h.mu.Lock()
-	h.secrets[tenantID] = cachedSecret{tenant: t, expires: now.Add(h.cfg.SecretTTL)}
-	h.mu.Unlock()
-	return t, nil
-}
-
 // Forget drops the cached secrets of a tenant, so the next delivery reads them again: the
 // handler of the events.InvalidateTenant invalidation, published on a rotation.
 func (h *Webhooks) Forget(tenantID string) {
-	h.mu.Lock()
-	delete(h.secrets, tenantID)
-	h.mu.Unlock()
+	if h.cache != nil {
+		h.cache.Forget(tenantID)
+	}
 }

@@ -150,6 +150,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		// receiver is not redialled for every event.
 		Sender:      webhook.NewSenderOpts(policy, &webhook.SenderOpts{MaxIdleConnsPerHost: c.Concurrency}),
 		GiveUpAfter: c.WebhookGiveUp,
+		Tenants:     tenants,
 		Logger:      log,
 	})
 	if err != nil {
@@ -160,7 +161,6 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		return err
 	}
 	defer func() { _ = invalidations.Close() }()
-	invalidations.On(events.InvalidateTenant, hooks.Forget)
 	invalidations.On(events.InvalidateTenant, tenants.Forget)
 	ops, err := handlers.NewOps(handlers.OpsConfig{Store: e.Store, Publisher: pub, Grace: c.ReconcileGrace, Logger: log})
 	if err != nil {
