@@ -178,6 +178,41 @@ func (f *Fair) Fetched(tenant string, granted, got int) {
 	f.place(t)
 }
 
+// Arrived tells the scheduler n more of a known tenant's tasks are queued, as a publisher's
+// notice says between two Updates, and reports whether the tenant was known: Update
+// introduces a tenant with its weight.
+func (f *Fair) Arrived(tenant string, n int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.tenants[tenant]
+	if t == nil {
+		return false
+	}
+	if n > 0 {
+		t.pending += n
+		f.place(t)
+	}
+	return true
+}
+
+// Admitted reports that of the tasks Next granted a tenant, only admitted may start: the
+// tenant's concurrency limit is full elsewhere (another worker holds its slots). The rest
+// stay queued, uncharged, and the tenant has no room until Done or Update gives it some.
+// Unknown tenants are ignored.
+func (f *Fair) Admitted(tenant string, granted, admitted int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.tenants[tenant]
+	if t == nil || admitted >= granted {
+		return
+	}
+	admitted = max(admitted, 0)
+	t.pending += granted - admitted
+	t.room = 0
+	t.finish -= fairCost(granted-admitted, t.weight)
+	f.place(t)
+}
+
 // Done gives back room for n of a tenant's tasks that ended (finished, failed, or were
 // returned to the queue without running: those are pending again, which the next Update
 // tells). Unknown tenants are ignored.

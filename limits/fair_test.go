@@ -315,6 +315,44 @@ func TestFairFetched(t *testing.T) {
 	})
 }
 
+func TestFairArrivedAndAdmitted(t *testing.T) {
+	t.Parallel()
+	t.Run("arrivals make a known tenant eligible", func(t *testing.T) {
+		t.Parallel()
+		f := limits.NewFair(1)
+		require.False(t, f.Arrived("a", 1), "unknown tenants need an Update first")
+		f.Update("a", 1, 0, 5)
+		require.Zero(t, f.Eligible())
+		require.True(t, f.Arrived("a", 2))
+		require.Equal(t, []fairGrant{{"a", 1}, {"a", 1}}, fairDrain(t, f, 1, 2))
+		require.Zero(t, f.Eligible())
+	})
+	t.Run("a tenant full elsewhere keeps its tasks and its place", func(t *testing.T) {
+		t.Parallel()
+		f := limits.NewFair(1)
+		f.Update("a", 1, 10, 10)
+		f.Update("b", 1, 10, 10)
+		tenant, n, ok := f.Next(1)
+		require.True(t, ok)
+		require.Equal(t, "a", tenant)
+		f.Admitted("a", n, 0) // a's slots are all held by other workers
+		require.Equal(t, []fairGrant{{"b", 1}, {"b", 1}}, fairDrain(t, f, 1, 2), "a has no room")
+		f.Done("a", 1) // one of a's slots is free again
+		// a was not charged for the grant it could not use: it comes before b's next.
+		require.Equal(t, []fairGrant{{"a", 1}}, fairDrain(t, f, 1, 1))
+	})
+	t.Run("partly admitted grants charge what started", func(t *testing.T) {
+		t.Parallel()
+		f := limits.NewFair(4)
+		f.Update("a", 1, 10, 10)
+		require.Equal(t, []fairGrant{{"a", 4}}, fairDrain(t, f, 10, 1))
+		f.Admitted("a", 4, 1)
+		require.Zero(t, f.Eligible())
+		f.Update("a", 1, 9, 3)
+		require.Equal(t, []fairGrant{{"a", 3}}, fairDrain(t, f, 10, 1), "9 pending, room 3")
+	})
+}
+
 // TestFairConcurrentUse has dispatch loops, task completions and a poller share one Fair, as
 // a worker's goroutines do; Next's grants must never exceed a tenant's pending tasks or room.
 func TestFairConcurrentUse(t *testing.T) {

@@ -30,6 +30,10 @@ type Semaphore interface {
 	// limit, and no second slot is taken) or when fewer than limit holders hold live slots.
 	// Otherwise it reports false and changes nothing; the caller retries later.
 	Acquire(ctx context.Context, key, holder string, limit int, lease time.Duration) (bool, error)
+	// AcquireN takes slots of key for holders in order, as Acquire would one by one, and
+	// stops at the first it cannot take: the first n holders hold a slot afterwards. It is
+	// one decision, as atomic as Acquire, for a worker admitting several tasks at once.
+	AcquireN(ctx context.Context, key string, holders []string, limit int, lease time.Duration) (n int, err error)
 	// Renew extends holder's slot of key to the lease from now and reports whether the slot was
 	// still held. It reports false once the lease has expired, whether or not another holder
 	// has taken the slot since: the holder must then stop the work the slot guards, or Acquire
@@ -74,6 +78,19 @@ func checkSemAcquire(key, holder string, limit int, lease time.Duration) error {
 		return fmt.Errorf("semaphore acquire: limit %d is not positive", limit)
 	}
 	return checkSemLease("acquire", lease)
+}
+
+// checkSemAcquireN validates AcquireN's arguments.
+func checkSemAcquireN(key string, holders []string, limit int, lease time.Duration) error {
+	for _, h := range holders {
+		if err := checkSemAcquire(key, h, limit, lease); err != nil {
+			return err
+		}
+	}
+	if key == "" {
+		return fmt.Errorf("semaphore acquire: empty key")
+	}
+	return nil
 }
 
 // checkSemRenew validates Renew's arguments.

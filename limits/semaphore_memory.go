@@ -59,6 +59,31 @@ func (m *MemorySemaphore) Acquire(ctx context.Context, key, holder string, limit
 	return true, nil
 }
 
+// AcquireN implements Semaphore.
+func (m *MemorySemaphore) AcquireN(ctx context.Context, key string, holders []string, limit int, lease time.Duration) (int, error) {
+	if err := checkSemAcquireN(key, holders, limit, lease); err != nil || len(holders) == 0 {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.tick(key)
+	held := m.keys[key]
+	for i, h := range holders {
+		if _, ok := held[h]; !ok && len(held) >= limit {
+			return i, nil
+		}
+		if held == nil {
+			held = make(map[string]time.Time, len(holders))
+			m.keys[key] = held
+		}
+		held[h] = now.Add(lease)
+	}
+	return len(holders), nil
+}
+
 // Renew implements Semaphore.
 func (m *MemorySemaphore) Renew(ctx context.Context, key, holder string, lease time.Duration) (bool, error) {
 	if err := checkSemRenew(key, holder, lease); err != nil {

@@ -58,6 +58,30 @@ redis.call('PEXPIRE', KEYS[1], tonumber(last[2]) - now + tonumber(ARGV[4]))
 return 1
 `)
 
+// semAcquireNScript takes slots of KEYS[1] for ARGV[4..] in order while the limit ARGV[1]
+// allows, with the lease ARGV[2] and the key's grace ARGV[3] in milliseconds, as
+// semAcquireScript does for one; it returns how many holders hold a slot, counted from the
+// first.
+var semAcquireNScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local limit = tonumber(ARGV[1])
+local n = 0
+for i = 4, #ARGV do
+  if not redis.call('ZSCORE', KEYS[1], ARGV[i]) and redis.call('ZCARD', KEYS[1]) >= limit then
+    break
+  end
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[i])
+  n = n + 1
+end
+if n > 0 then
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIRE', KEYS[1], tonumber(last[2]) - now + tonumber(ARGV[3]))
+end
+return n
+`)
+
 // semCountScript counts the live holders of KEYS[1] in Redis's clock, without writing.
 var semCountScript = redis.NewScript(`
 local t = redis.call('TIME')
@@ -71,6 +95,23 @@ func (s *RedisSemaphore) Acquire(ctx context.Context, key, holder string, limit 
 		return false, err
 	}
 	return s.run(ctx, "acquire", key, holder, limit, lease)
+}
+
+// AcquireN implements Semaphore.
+func (s *RedisSemaphore) AcquireN(ctx context.Context, key string, holders []string, limit int, lease time.Duration) (int, error) {
+	if err := checkSemAcquireN(key, holders, limit, lease); err != nil || len(holders) == 0 {
+		return 0, err
+	}
+	args := make([]any, 0, 3+len(holders))
+	args = append(args, limit, leaseMillis(lease), semKeyGrace.Milliseconds())
+	for _, h := range holders {
+		args = append(args, h)
+	}
+	n, err := semAcquireNScript.Run(ctx, s.c, []string{s.Key(key)}, args...).Int()
+	if err != nil {
+		return 0, semUnavailable("acquire", err)
+	}
+	return n, nil
 }
 
 // Renew implements Semaphore.

@@ -55,6 +55,10 @@ func (r *replicas) Acquire(ctx context.Context, key, holder string, limit int, l
 	return r.pick().Acquire(ctx, key, holder, limit, lease)
 }
 
+func (r *replicas) AcquireN(ctx context.Context, key string, holders []string, limit int, lease time.Duration) (int, error) {
+	return r.pick().AcquireN(ctx, key, holders, limit, lease)
+}
+
 func (r *replicas) Renew(ctx context.Context, key, holder string, lease time.Duration) (bool, error) {
 	return r.pick().Renew(ctx, key, holder, lease)
 }

@@ -297,6 +297,70 @@ func RunSemaphore(t *testing.T, newSem func(t *testing.T) limits.Semaphore) {
 		requireCount(t, s, "ten_x:running", 0)
 	})
 
+	t.Run("AcquireNTakesWhatTheLimitAllowsInOrder", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		s := newSem(t)
+		mustAcquire(t, s, "k", "a", 4, time.Minute)
+		n, err := s.AcquireN(ctx, "k", []string{"b", "a", "c", "d", "e"}, 4, time.Minute)
+		require.NoError(t, err)
+		// b takes a slot, a renews its own, c and d take the last two, e is refused.
+		require.Equal(t, 4, n)
+		requireCount(t, s, "k", 4)
+		mustRefuse(t, s, "k", "e", 4, time.Minute)
+		n, err = s.AcquireN(ctx, "k", []string{"x"}, 4, time.Minute)
+		require.NoError(t, err)
+		require.Zero(t, n)
+		n, err = s.AcquireN(ctx, "k", nil, 4, time.Minute)
+		require.NoError(t, err)
+		require.Zero(t, n)
+		for _, h := range []string{"a", "b", "c", "d"} {
+			require.NoError(t, s.Release(ctx, "k", h))
+		}
+		requireCount(t, s, "k", 0)
+
+		for _, tc := range []struct {
+			name    string
+			key     string
+			holders []string
+			limit   int
+			lease   time.Duration
+		}{
+			{"empty key", "", []string{"h"}, 1, time.Minute},
+			{"empty holder", "k", []string{"h", ""}, 1, time.Minute},
+			{"zero limit", "k", []string{"h"}, 0, time.Minute},
+			{"zero lease", "k", []string{"h"}, 1, 0},
+		} {
+			n, err := s.AcquireN(ctx, tc.key, tc.holders, tc.limit, tc.lease)
+			require.Error(t, err, tc.name)
+			require.Zero(t, n, tc.name)
+		}
+		requireCount(t, s, "k", 0)
+	})
+
+	t.Run("AcquireNNeverOverAdmitsUnderContention", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		s := newSem(t)
+		const limit, acquirers = 5, 32
+		var wg sync.WaitGroup
+		got := make([]int, acquirers)
+		errs := make([]error, acquirers)
+		for g := range acquirers {
+			wg.Go(func() {
+				got[g], errs[g] = s.AcquireN(ctx, "k", []string{fmt.Sprint(g, "a"), fmt.Sprint(g, "b")}, limit, time.Minute)
+			})
+		}
+		wg.Wait()
+		total := 0
+		for g := range acquirers {
+			require.NoError(t, errs[g])
+			total += got[g]
+		}
+		require.Equal(t, limit, total, "slots taken by 32 racing AcquireN of 2 under a limit of 5")
+		requireCount(t, s, "k", limit)
+	})
+
 	t.Run("HonoursCanceledContext", func(t *testing.T) {
 		t.Parallel()
 		s := newSem(t)
