@@ -15,13 +15,13 @@ import (
 // BenchmarkRunner publishes b.N task messages, then measures consuming them with a no-op
 // handler: pull, dispatch, outcome, ack.
 func BenchmarkRunner(b *testing.B) {
-	js, n := natstest.Setup(b, nil)
+	js, n := setupTasks(b, 0)
 	publishTasks(b, js, n, b.N)
 	var handled atomic.Int64
 	all := make(chan struct{})
 	total := int64(b.N)
 	r, err := events.NewRunner(js, events.RunnerConfig{
-		Stream: n.TasksStream(), Consumer: events.ConsumerWorkers, Concurrency: 64,
+		Stream: n.TasksStream(), Consumer: n.TaskConsumer("ten_a"), Concurrency: 64,
 	}, func(context.Context, *events.Msg) error {
 		if handled.Add(1) == total {
 			close(all)

@@ -4,15 +4,21 @@
 // OpsEvent), publishing with a Nats-Msg-Id and the W3C trace context in headers
 // (Publisher), and consuming (Runner).
 //
-// Streams: PREFIX_TASKS is a work queue of task messages, consumed by the durable "workers"
-// consumer; PREFIX_EVENTS keeps lifecycle events (task.succeeded|failed|canceled) for the
+// Streams: PREFIX_TASKS is a work queue of task messages on PREFIX.tasks.TENANT, consumed
+// through one durable consumer per tenant (tasks_TENANT) that the workers create; PREFIX_EVENTS keeps lifecycle events (task.succeeded|failed|canceled) for the
 // "webhooks" consumer; PREFIX_OPS is a work queue of scheduler ticks ("ops"); PREFIX_DLQ
 // keeps dead-lettered copies. Every stored message carries a Nats-Msg-Id (the task id, the
 // event id, job+tick), so a republish inside the duplicate window is stored once: that is
 // what makes the ingest outbox and scheduler replicas safe.
 //
 // A Runner pulls from a durable consumer and runs a Handler on each message with bounded
-// concurrency, sending InProgress while a handler runs. The handler's returned error is
+// concurrency, sending InProgress while a handler runs. With FairConfig it reads the tasks
+// stream instead: whenever a handler is free it picks the next tenant by weighted fair
+// queuing (limits.Fair), takes that tenant's concurrency slots (Admitter), and only then
+// fetches the tenant's tasks — so no tenant's backlog holds back another's task, and no
+// task beyond its tenant's limit leaves the stream. Publishers send a core NATS wake notice
+// (PREFIX.wake.TENANT) after each stored task, and the Runner also polls the stream's
+// per-tenant counts. The handler's returned error is
 // its outcome, mapped to an acknowledgement in exactly one place: nil acks, Snooze and
 // RetryAfter return the message after a delay, Cancel terminates it, any other error (or a
 // panic) returns it after the Runner's backoff. Stop stops pulling, lets in-flight handlers

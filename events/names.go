@@ -1,15 +1,21 @@
 package events
 
+import "strings"
+
 // Names derives every subject, stream and consumer name from one prefix, so that tests (and
 // several installations on one NATS) never share them. Prefix is a NATS token: [a-z0-9_-]+.
 type Names struct{ Prefix string }
 
-// Consumer names, durable on their streams.
+// Consumer names, durable on their streams. The tasks stream has one consumer per tenant
+// (TaskConsumer), created by the workers as tenants' tasks appear.
 const (
-	ConsumerWorkers  = "workers"  // tasks stream
 	ConsumerWebhooks = "webhooks" // events stream, task.* events
 	ConsumerOps      = "ops"      // ops stream
 )
+
+// legacyWorkers is the one catch-all consumer of the tasks stream before fair dispatch. A
+// work-queue stream allows no consumer overlapping another, so Setup deletes it.
+const legacyWorkers = "workers"
 
 // Headers every message carries.
 const (
@@ -24,6 +30,31 @@ const KindTask = "task"
 
 // TaskSubject is where a tenant's tasks are published: PREFIX.tasks.TENANT.
 func (n Names) TaskSubject(tenantID string) string { return n.Prefix + ".tasks." + tenantID }
+
+// TaskFilter matches every tenant's task subject: PREFIX.tasks.*.
+func (n Names) TaskFilter() string { return n.Prefix + ".tasks.*" }
+
+// TaskTenant returns the tenant of a task subject, "" when subject is not one.
+func (n Names) TaskTenant(subject string) string { return lastToken(subject, n.Prefix+".tasks.") }
+
+// TaskConsumer names the durable consumer of a tenant's tasks: tasks_TENANT.
+func (n Names) TaskConsumer(tenantID string) string { return "tasks_" + tenantID }
+
+// WakeSubject carries a core NATS notice that a tenant's task was stored, so idle workers
+// fetch it at once rather than at their next poll: PREFIX.wake.TENANT.
+func (n Names) WakeSubject(tenantID string) string { return n.Prefix + ".wake." + tenantID }
+
+// WakeTenant returns the tenant of a wake subject, "" when subject is not one.
+func (n Names) WakeTenant(subject string) string { return lastToken(subject, n.Prefix+".wake.") }
+
+// lastToken returns what follows prefix in subject when that is one non-empty token.
+func lastToken(subject, prefix string) string {
+	rest, ok := strings.CutPrefix(subject, prefix)
+	if !ok || rest == "" || strings.Contains(rest, ".") {
+		return ""
+	}
+	return rest
+}
 
 // EventSubject is where a tenant's lifecycle event is published:
 // PREFIX.events.TENANT.task.succeeded. The tenant is in the subject, as in every subject that

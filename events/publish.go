@@ -94,11 +94,20 @@ func (p *Publisher) PublishTask(ctx context.Context, t *store.Task) error {
 	if _, err := p.js.PublishMsg(ctx, m); err != nil {
 		return translate("publish task "+t.ID, err)
 	}
+	p.Wake(t.TenantID)
 	return nil
 }
 
+// Wake tells idle workers, over core NATS and best effort, that a task of the tenant was
+// stored (FairConfig): send it once the publish is acknowledged, so that a worker acting on
+// it finds the task. A lost notice costs at most a worker's poll interval.
+func (p *Publisher) Wake(tenantID string) {
+	_ = p.nc.Publish(p.n.WakeSubject(tenantID), nil)
+}
+
 // PublishTaskAsync publishes the task's message without waiting; the future resolves on the
-// stream's ack. Many in flight at once is the fast path of ingest.
+// stream's ack, after which the caller sends Wake. Many in flight at once is the fast path
+// of ingest.
 func (p *Publisher) PublishTaskAsync(t *store.Task) (jetstream.PubAckFuture, error) {
 	m, err := p.TaskMsg(t)
 	if err != nil {

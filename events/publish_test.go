@@ -146,7 +146,7 @@ func TestPublishOpsDedupe(t *testing.T) {
 
 func TestPublishDLQ(t *testing.T) {
 	t.Parallel()
-	js, n := natstest.Setup(t, nil)
+	js, n := setupTasks(t, 0)
 	pub := events.NewPublisher(js, n)
 	ctx := context.Background()
 	require.NoError(t, pub.PublishTask(ctx, newTask("tsk_dead")))

@@ -21,7 +21,11 @@ type Msg struct {
 	Data         []byte
 	NumDelivered uint64    // 1 on the first delivery
 	Published    time.Time // when the message was stored
-	raw          jetstream.Msg
+	// Permit is the tenant's concurrency slot the message was admitted under, in a Runner
+	// with FairConfig.Admit (nil otherwise). The handler renews it with its heartbeat; the
+	// Runner releases it when the handler returns.
+	Permit Permit
+	raw    jetstream.Msg
 }
 
 // InProgress resets the message's ack timer.
@@ -97,6 +101,9 @@ const (
 type RunnerConfig struct {
 	Stream   string // stream name
 	Consumer string // durable consumer name (created by Setup)
+	// Fair, when set, makes the Runner consume a tasks stream through one consumer per tenant
+	// and choose fairly among tenants (see FairConfig); Stream and Consumer are then unused.
+	Fair *FairConfig
 	// Concurrency is how many handlers run at once (64).
 	Concurrency int
 	// PullMaxMessages is how many messages are pulled ahead of the handlers (2×Concurrency).
@@ -141,7 +148,8 @@ type Runner struct {
 
 	mu      sync.Mutex
 	started bool
-	iter    jetstream.MessagesContext
+	iter    jetstream.MessagesContext // nil with Fair
+	disp    *dispatcher               // nil without Fair
 
 	stopOnce sync.Once
 	stopping chan struct{} // closed when Stop begins: no new message starts
@@ -150,12 +158,20 @@ type Runner struct {
 	hctx    context.Context // the handlers' context
 	hcancel context.CancelCauseFunc
 
-	jobs  chan jetstream.Msg
+	jobs  chan job
 	slots []slot
 
 	heldMu   sync.Mutex
-	held     []jetstream.Msg // delivered after Stop began, returned once unsubscribed
+	held     []job // delivered after Stop began, returned once unsubscribed
 	released bool
+}
+
+// job is one message handed to a handler goroutine, with what the dispatcher admitted it
+// under.
+type job struct {
+	msg    jetstream.Msg
+	permit Permit
+	tenant string
 }
 
 // slot is one handler goroutine's current message, for the heartbeat loop.
@@ -172,7 +188,7 @@ func NewRunner(js jetstream.JetStream, cfg RunnerConfig, h Handler) (*Runner, er
 		return nil, fmt.Errorf("%w: runner without jetstream", ErrInvalid)
 	case h == nil:
 		return nil, fmt.Errorf("%w: runner without handler", ErrInvalid)
-	case cfg.Stream == "" || cfg.Consumer == "":
+	case cfg.Fair == nil && (cfg.Stream == "" || cfg.Consumer == ""):
 		return nil, fmt.Errorf("%w: runner needs a stream and a consumer", ErrInvalid)
 	case cfg.Concurrency < 0, cfg.PullMaxMessages < 0, cfg.Heartbeat < 0, cfg.DrainTimeout < 0:
 		return nil, fmt.Errorf("%w: negative runner setting", ErrInvalid)
@@ -189,6 +205,14 @@ func NewRunner(js jetstream.JetStream, cfg RunnerConfig, h Handler) (*Runner, er
 	if cfg.Backoff == nil {
 		cfg.Backoff = DefaultBackoff
 	}
+	if cfg.Fair != nil {
+		fair, err := cfg.Fair.withDefaults()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Fair = &fair
+		cfg.Stream, cfg.Consumer = fair.Names.TasksStream(), fair.Names.TaskConsumer("*")
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -201,7 +225,7 @@ func NewRunner(js jetstream.JetStream, cfg RunnerConfig, h Handler) (*Runner, er
 		log:      log,
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
-		jobs:     make(chan jetstream.Msg),
+		jobs:     make(chan job),
 		slots:    make([]slot, cfg.Concurrency),
 	}, nil
 }
@@ -220,22 +244,31 @@ func (r *Runner) Start(ctx context.Context) error {
 		return fmt.Errorf("%w: runner stopped", ErrStopped)
 	default:
 	}
-	cons, err := r.js.Consumer(ctx, r.cfg.Stream, r.cfg.Consumer)
-	if err != nil {
-		return translate("runner consumer "+r.cfg.Stream+"/"+r.cfg.Consumer, err)
-	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(r.cfg.PullMaxMessages))
-	if err != nil {
-		return translate("runner pull", err)
+	ackWait := DefaultAckWait
+	if r.cfg.Fair != nil {
+		d, err := newDispatcher(ctx, r)
+		if err != nil {
+			return err
+		}
+		r.disp, ackWait = d, r.cfg.Fair.AckWait
+	} else {
+		cons, err := r.js.Consumer(ctx, r.cfg.Stream, r.cfg.Consumer)
+		if err != nil {
+			return translate("runner consumer "+r.cfg.Stream+"/"+r.cfg.Consumer, err)
+		}
+		iter, err := cons.Messages(jetstream.PullMaxMessages(r.cfg.PullMaxMessages))
+		if err != nil {
+			return translate("runner pull", err)
+		}
+		if info := cons.CachedInfo(); info != nil && info.Config.AckWait > 0 {
+			ackWait = info.Config.AckWait
+		}
+		r.iter = iter
 	}
 	if r.cfg.Heartbeat == 0 {
-		hb := DefaultAckWait / 3
-		if info := cons.CachedInfo(); info != nil && info.Config.AckWait > 0 {
-			hb = info.Config.AckWait / 3
-		}
-		r.cfg.Heartbeat = min(max(hb, minHeartbeat), maxHeartbeat)
+		r.cfg.Heartbeat = min(max(ackWait/3, minHeartbeat), maxHeartbeat)
 	}
-	r.started, r.iter = true, iter
+	r.started = true
 	r.hctx, r.hcancel = context.WithCancelCause(context.WithoutCancel(ctx))
 
 	var wg sync.WaitGroup
@@ -249,6 +282,10 @@ func (r *Runner) Start(ctx context.Context) error {
 	pulled := make(chan struct{})
 	go func() {
 		defer close(pulled)
+		if r.disp != nil {
+			r.disp.run(r.hctx)
+			return
+		}
 		r.pull()
 	}()
 	hbDone := make(chan struct{})
@@ -262,7 +299,9 @@ func (r *Runner) Start(ctx context.Context) error {
 			// Draining needs the server; without it, drop what is buffered (it is
 			// redelivered after AckWait) so that Stop can return.
 			r.mu.Lock()
-			r.iter.Stop()
+			if r.iter != nil {
+				r.iter.Stop()
+			}
 			r.mu.Unlock()
 			<-pulled
 		}
@@ -312,7 +351,9 @@ func (r *Runner) beginStop() {
 			close(r.done)
 			return
 		}
-		r.iter.Drain()
+		if r.iter != nil {
+			r.iter.Drain()
+		}
 		go func() {
 			t := time.NewTimer(r.cfg.DrainTimeout)
 			defer t.Stop()
@@ -355,28 +396,29 @@ func (r *Runner) pull() {
 			}
 			continue
 		}
+		j := job{msg: m}
 		if r.isStopping() {
-			r.hold(m)
+			r.hold(j)
 			continue
 		}
 		select {
-		case r.jobs <- m:
+		case r.jobs <- j:
 		case <-r.stopping:
-			r.hold(m)
+			r.hold(j)
 		}
 	}
 }
 
 // hold keeps a message that will not run here until the pull subscription is gone, then
 // returns it to the stream.
-func (r *Runner) hold(m jetstream.Msg) {
+func (r *Runner) hold(j job) {
 	r.heldMu.Lock()
 	if r.released {
 		r.heldMu.Unlock()
-		r.requeue(m)
+		r.requeue(j)
 		return
 	}
-	r.held = append(r.held, m)
+	r.held = append(r.held, j)
 	r.heldMu.Unlock()
 }
 
@@ -386,8 +428,8 @@ func (r *Runner) releaseHeld() {
 	held := r.held
 	r.held, r.released = nil, true
 	r.heldMu.Unlock()
-	for _, m := range held {
-		r.requeue(m)
+	for _, j := range held {
+		r.requeue(j)
 	}
 }
 
@@ -436,9 +478,20 @@ func (r *Runner) isStopping() bool {
 
 // requeue returns a message that will not run here to the stream for another consumer.
 // Nak counts as a delivery, but not as an attempt of the task: the store counts those.
-func (r *Runner) requeue(m jetstream.Msg) {
-	if err := m.Nak(); err != nil {
-		r.log.DebugContext(r.hctx, "requeue", slog.String("subject", m.Subject()), slog.String("error", err.Error()))
+func (r *Runner) requeue(j job) {
+	if err := j.msg.Nak(); err != nil {
+		r.log.DebugContext(r.hctx, "requeue", slog.String("subject", j.msg.Subject()), slog.String("error", err.Error()))
+	}
+	r.finished(j)
+}
+
+// finished releases what a job was admitted under, once it ran or went back.
+func (r *Runner) finished(j job) {
+	if j.permit != nil {
+		j.permit.Release()
+	}
+	if r.disp != nil {
+		r.disp.done(j.tenant)
 	}
 }
 
@@ -448,25 +501,27 @@ func (r *Runner) work(s *slot) {
 		select {
 		case <-r.stopping:
 			return
-		case m := <-r.jobs:
+		case j := <-r.jobs:
 			if r.isStopping() {
-				r.hold(m)
+				r.hold(j)
 				return
 			}
 			s.mu.Lock()
-			s.msg, s.since = m, time.Now()
+			s.msg, s.since = j.msg, time.Now()
 			s.mu.Unlock()
-			r.handle(m)
+			r.handle(j)
 			s.mu.Lock()
 			s.msg = nil
 			s.mu.Unlock()
+			r.finished(j)
 		}
 	}
 }
 
 // handle runs the handler on one message and applies its outcome.
-func (r *Runner) handle(raw jetstream.Msg) {
-	m := &Msg{Subject: raw.Subject(), Header: raw.Headers(), Data: raw.Data(), raw: raw}
+func (r *Runner) handle(j job) {
+	raw := j.msg
+	m := &Msg{Subject: raw.Subject(), Header: raw.Headers(), Data: raw.Data(), Permit: j.permit, raw: raw}
 	if md, err := raw.Metadata(); err == nil {
 		m.NumDelivered, m.Published = md.NumDelivered, md.Timestamp
 	}

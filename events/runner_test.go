@@ -26,10 +26,25 @@ type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
-// startRunner starts a Runner on the workers consumer of n; it is stopped when the test ends.
+// setupTasks sets up a test's streams and the durable consumer of newTask's tenant, which
+// the single-consumer Runner tests read, redelivering after ackWait (0: the default).
+func setupTasks(t testing.TB, ackWait time.Duration) (jetstream.JetStream, events.Names) {
+	t.Helper()
+	js, n := natstest.Setup(t, nil)
+	if ackWait == 0 {
+		ackWait = events.DefaultAckWait
+	}
+	_, err := js.CreateOrUpdateConsumer(context.Background(), n.TasksStream(),
+		events.TaskConsumerConfig(n, newTask("").TenantID, ackWait, time.Hour))
+	require.NoError(t, err)
+	return js, n
+}
+
+// startRunner starts a Runner on the consumer setupTasks made; it is stopped when the test
+// ends.
 func startRunner(t testing.TB, js jetstream.JetStream, n events.Names, cfg events.RunnerConfig, h events.Handler) *events.Runner {
 	t.Helper()
-	cfg.Stream, cfg.Consumer = n.TasksStream(), events.ConsumerWorkers
+	cfg.Stream, cfg.Consumer = n.TasksStream(), n.TaskConsumer(newTask("").TenantID)
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}
@@ -102,7 +117,7 @@ func requireNone[T any](t *testing.T, ch <-chan T, d time.Duration) {
 
 func consumerInfo(t *testing.T, js jetstream.JetStream, n events.Names) *jetstream.ConsumerInfo {
 	t.Helper()
-	c, err := js.Consumer(context.Background(), n.TasksStream(), events.ConsumerWorkers)
+	c, err := js.Consumer(context.Background(), n.TasksStream(), n.TaskConsumer(newTask("").TenantID))
 	require.NoError(t, err)
 	info, err := c.Info(context.Background())
 	require.NoError(t, err)
@@ -111,7 +126,7 @@ func consumerInfo(t *testing.T, js jetstream.JetStream, n events.Names) *jetstre
 
 func TestRunnerAckRemovesFromQueue(t *testing.T) {
 	t.Parallel()
-	js, n := natstest.Setup(t, nil)
+	js, n := setupTasks(t, 0)
 	publishTasks(t, js, n, 3)
 	got := make(chan delivery, 10)
 	startRunner(t, js, n, events.RunnerConfig{Concurrency: 2}, func(_ context.Context, m *events.Msg) error {
@@ -131,7 +146,7 @@ func TestRunnerAckRemovesFromQueue(t *testing.T) {
 
 func TestRunnerPlainErrorRedelivers(t *testing.T) {
 	t.Parallel()
-	js, n := natstest.Setup(t, nil)
+	js, n := setupTasks(t, 0)
 	publishTasks(t, js, n, 1)
 	got := make(chan delivery, 10)
 	var backoffFor atomic.Uint64
@@ -158,7 +173,7 @@ func TestRunnerPlainErrorRedelivers(t *testing.T) {
 
 func TestRunnerRetryAfter(t *testing.T) {
 	t.Parallel()
-	js, n := natstest.Setup(t, nil)
+	js, n := setupTasks(t, 0)
 	publishTasks(t, js, n, 1)
 	got := make(chan delivery, 10)
 	startRunner(t, js, n, events.RunnerConfig{Concurrency: 1}, func(_ context.Context, m *events.Msg) error {
@@ -176,7 +191,7 @@ func TestRunnerRetryAfter(t *testing.T) {
 
 func TestRunnerCancelTerminates(t *testing.T) {
 	t.Parallel()
-	js, n := natstest.Setup(t, &events.SetupOpts{AckWait: time.Second})
+	js, n := setupTasks(t, time.Second)
 	publishTasks(t, js, n, 1)
 	got := make(chan delivery, 10)
 	startRunner(t, js, n, events.RunnerConfig{Concurrency: 1}, func(_ context.Context, m *events.Msg) error {
@@ -194,7 +209,7 @@ func TestRunnerCancelTerminates(t *testing.T) {
 
 func TestRunnerSnoozeDelay(t *testing.T) {
 	t.Parallel()
-	js, n := natstest.Setup(t, nil)
+	js, n := setupTasks(t, 0)
 	publishTasks(t, js, n, 1)
 	got := make(chan delivery, 10)
 	const snooze = 500 * time.Millisecond
@@ -215,7 +230,7 @@ func TestRunnerSnoozeDelay(t *testing.T) {
 
 func TestRunnerHeartbeatPreventsRedelivery(t *testing.T) {
 	t.Parallel()
-	js, n := natstest.Setup(t, &events.SetupOpts{AckWait: time.Second})
+	js, n := setupTasks(t, time.Second)
 	publishTasks(t, js, n, 1)
 	var calls atomic.Int32
 	done := make(chan uint64, 10)
@@ -238,7 +253,7 @@ func TestRunnerHeartbeatPreventsRedelivery(t *testing.T) {
 
 func TestRunnerConcurrencyBound(t *testing.T) {
 	t.Parallel()
-	js, n := natstest.Setup(t, nil)
+	js, n := setupTasks(t, 0)
 	const total, limit = 60, 4
 	publishTasks(t, js, n, total)
 	var running, peak, handled atomic.Int32
@@ -265,7 +280,7 @@ func TestRunnerConcurrencyBound(t *testing.T) {
 
 func TestRunnerStopWithinDrainTimeoutAcks(t *testing.T) {
 	t.Parallel()
-	js, n := natstest.Setup(t, nil)
+	js, n := setupTasks(t, 0)
 	publishTasks(t, js, n, 1)
 	started := make(chan struct{})
 	var ctxErr atomic.Value
@@ -286,7 +301,7 @@ func TestRunnerStopWithinDrainTimeoutAcks(t *testing.T) {
 
 func TestRunnerStopBeyondDrainTimeoutCancels(t *testing.T) {
 	t.Parallel()
-	js, n := natstest.Setup(t, nil)
+	js, n := setupTasks(t, 0)
 	publishTasks(t, js, n, 1)
 	started := make(chan struct{})
 	cause := make(chan error, 1)
@@ -322,7 +337,7 @@ func TestRunnerStopBeyondDrainTimeoutCancels(t *testing.T) {
 
 func TestRunnerStopRequeuesBuffered(t *testing.T) {
 	t.Parallel()
-	js, n := natstest.Setup(t, nil) // AckWait 30s: a redelivery within 10s is a requeue
+	js, n := setupTasks(t, 0) // AckWait 30s: a redelivery within 10s is a requeue
 	publishTasks(t, js, n, 20)
 	started := make(chan struct{}, 20)
 	var handled atomic.Int32
@@ -356,8 +371,8 @@ func TestRunnerStopRequeuesBuffered(t *testing.T) {
 
 func TestRunnerStopBeforeStart(t *testing.T) {
 	t.Parallel()
-	js, n := natstest.Setup(t, nil)
-	r, err := events.NewRunner(js, events.RunnerConfig{Stream: n.TasksStream(), Consumer: events.ConsumerWorkers},
+	js, n := setupTasks(t, 0)
+	r, err := events.NewRunner(js, events.RunnerConfig{Stream: n.TasksStream(), Consumer: n.TaskConsumer("ten_a")},
 		func(context.Context, *events.Msg) error { return nil })
 	require.NoError(t, err)
 	require.NoError(t, r.Stop(context.Background()))
@@ -367,7 +382,7 @@ func TestRunnerStopBeforeStart(t *testing.T) {
 
 func TestRunnerPanicRedelivers(t *testing.T) {
 	t.Parallel()
-	js, n := natstest.Setup(t, nil)
+	js, n := setupTasks(t, 0)
 	publishTasks(t, js, n, 1)
 	got := make(chan uint64, 10)
 	startRunner(t, js, n, events.RunnerConfig{Concurrency: 1}, func(_ context.Context, m *events.Msg) error {
@@ -386,7 +401,7 @@ func TestRunnerStartMissingConsumer(t *testing.T) {
 	t.Parallel()
 	js, _ := natstest.JetStream(t)
 	n := natstest.Names(t)
-	r, err := events.NewRunner(js, events.RunnerConfig{Stream: n.TasksStream(), Consumer: events.ConsumerWorkers},
+	r, err := events.NewRunner(js, events.RunnerConfig{Stream: n.TasksStream(), Consumer: n.TaskConsumer("ten_a")},
 		func(context.Context, *events.Msg) error { return nil })
 	require.NoError(t, err)
 	require.ErrorIs(t, r.Start(context.Background()), events.ErrNotSetUp)

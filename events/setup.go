@@ -78,7 +78,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, o *SetupOpts) e
 		{
 			Name:        n.TasksStream(),
 			Description: "agentic tasks (work queue)",
-			Subjects:    []string{n.Prefix + ".tasks.>"},
+			Subjects:    []string{n.TaskFilter()},
 			Retention:   jetstream.WorkQueuePolicy,
 			Storage:     storage,
 			Replicas:    opts.Replicas,
@@ -123,7 +123,6 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, o *SetupOpts) e
 		stream string
 		cfg    jetstream.ConsumerConfig
 	}{
-		{n.TasksStream(), consumerConfig(ConsumerWorkers, "", opts.AckWait)},
 		{n.EventsStream(), consumerConfig(ConsumerWebhooks, n.EventFilter("task.>"), opts.AckWait)},
 		{n.OpsStream(), consumerConfig(ConsumerOps, "", opts.AckWait)},
 	}
@@ -132,7 +131,23 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, o *SetupOpts) e
 			return err
 		}
 	}
+	// The catch-all consumer of earlier versions would keep the workers' per-tenant
+	// consumers from being created; its unacknowledged messages stay in the stream for them.
+	err = js.DeleteConsumer(ctx, n.TasksStream(), legacyWorkers)
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return translate("setup: delete consumer "+n.TasksStream()+"/"+legacyWorkers, err)
+	}
 	return nil
+}
+
+// TaskConsumerConfig is the durable consumer of one tenant's tasks, as the workers create
+// it: explicit acks, redelivered forever after ackWait (the store counts attempts), and
+// removed by the server after inactive without a pull — a worker recreates it when the
+// tenant's tasks come back.
+func TaskConsumerConfig(n Names, tenantID string, ackWait, inactive time.Duration) jetstream.ConsumerConfig {
+	cfg := consumerConfig(n.TaskConsumer(tenantID), n.TaskSubject(tenantID), ackWait)
+	cfg.InactiveThreshold = inactive
+	return cfg
 }
 
 func consumerConfig(name, filter string, ackWait time.Duration) jetstream.ConsumerConfig {

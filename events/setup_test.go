@@ -27,7 +27,7 @@ func TestSetupIdempotent(t *testing.T) {
 	cfg := tasks.CachedInfo().Config
 	require.Equal(t, jetstream.WorkQueuePolicy, cfg.Retention)
 	require.Equal(t, jetstream.FileStorage, cfg.Storage)
-	require.Equal(t, []string{n.Prefix + ".tasks.>"}, cfg.Subjects)
+	require.Equal(t, []string{n.Prefix + ".tasks.*"}, cfg.Subjects)
 	require.Equal(t, events.DefaultDuplicateWindow, cfg.Duplicates)
 
 	evs, err := js.Stream(ctx, n.EventsStream())
@@ -44,26 +44,56 @@ func TestSetupIdempotent(t *testing.T) {
 	require.Equal(t, jetstream.WorkQueuePolicy, ops.CachedInfo().Config.Retention)
 	require.GreaterOrEqual(t, ops.CachedInfo().Config.Duplicates, 2*time.Minute)
 
-	w, err := js.Consumer(ctx, n.TasksStream(), events.ConsumerWorkers)
+	wh, err := js.Consumer(ctx, n.EventsStream(), events.ConsumerWebhooks)
 	require.NoError(t, err)
-	wc := w.CachedInfo().Config
+	wc := wh.CachedInfo().Config
+	require.Equal(t, n.Prefix+".events.*.task.>", wc.FilterSubject)
 	require.Equal(t, jetstream.AckExplicitPolicy, wc.AckPolicy)
 	require.Equal(t, 2*time.Second, wc.AckWait)
 	require.Equal(t, -1, wc.MaxDeliver)
 	require.Equal(t, 20000, wc.MaxAckPending)
-
-	wh, err := js.Consumer(ctx, n.EventsStream(), events.ConsumerWebhooks)
-	require.NoError(t, err)
-	require.Equal(t, n.Prefix+".events.*.task.>", wh.CachedInfo().Config.FilterSubject)
 
 	_, err = js.Consumer(ctx, n.OpsStream(), events.ConsumerOps)
 	require.NoError(t, err)
 
 	// A changed setting is applied to the existing consumer.
 	require.NoError(t, events.Setup(ctx, js, n, &events.SetupOpts{AckWait: 3 * time.Second}))
-	w, err = js.Consumer(ctx, n.TasksStream(), events.ConsumerWorkers)
+	wh, err = js.Consumer(ctx, n.EventsStream(), events.ConsumerWebhooks)
 	require.NoError(t, err)
-	require.Equal(t, 3*time.Second, w.CachedInfo().Config.AckWait)
+	require.Equal(t, 3*time.Second, wh.CachedInfo().Config.AckWait)
+}
+
+// An installation set up before fair dispatch has the catch-all "workers" consumer on its
+// tasks stream, with tasks in it. Setup removes the consumer, which would keep the
+// per-tenant ones from being created, and the tasks stay for them.
+func TestSetupRemovesTheCatchAllConsumer(t *testing.T) {
+	t.Parallel()
+	js, _ := natstest.JetStream(t)
+	n := natstest.Names(t)
+	ctx := context.Background()
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: n.TasksStream(), Subjects: []string{n.Prefix + ".tasks.>"},
+		Retention: jetstream.WorkQueuePolicy})
+	require.NoError(t, err)
+	_, err = js.CreateOrUpdateConsumer(ctx, n.TasksStream(), jetstream.ConsumerConfig{Durable: "workers", AckPolicy: jetstream.AckExplicitPolicy})
+	require.NoError(t, err)
+	_, err = js.Publish(ctx, n.TaskSubject("ten_a"), []byte(`{"task_id":"tsk_1","tenant_id":"ten_a"}`))
+	require.NoError(t, err)
+	_, err = js.CreateOrUpdateConsumer(ctx, n.TasksStream(), events.TaskConsumerConfig(n, "ten_a", time.Second, time.Hour))
+	require.Error(t, err, "a work-queue stream takes no consumer overlapping the catch-all")
+
+	require.NoError(t, events.Setup(ctx, js, n, nil))
+	_, err = js.Consumer(ctx, n.TasksStream(), "workers")
+	require.ErrorIs(t, err, jetstream.ErrConsumerNotFound)
+	require.EqualValues(t, 1, streamMsgs(t, js, n.TasksStream()), "the task stays")
+	c, err := js.CreateOrUpdateConsumer(ctx, n.TasksStream(), events.TaskConsumerConfig(n, "ten_a", time.Second, time.Hour))
+	require.NoError(t, err)
+	cc := c.CachedInfo().Config
+	require.Equal(t, "tasks_ten_a", cc.Durable)
+	require.Equal(t, n.TaskSubject("ten_a"), cc.FilterSubject)
+	require.Equal(t, jetstream.AckExplicitPolicy, cc.AckPolicy)
+	require.Equal(t, -1, cc.MaxDeliver)
+	require.Equal(t, time.Hour, cc.InactiveThreshold)
+	require.EqualValues(t, 1, c.CachedInfo().NumPending)
 }
 
 func TestSetupConcurrent(t *testing.T) {
@@ -86,7 +116,7 @@ func TestSetupConcurrent(t *testing.T) {
 		require.NoError(t, err)
 	}
 	js, _ := natstest.JetStream(t)
-	_, err := js.Consumer(context.Background(), n.TasksStream(), events.ConsumerWorkers)
+	_, err := js.Consumer(context.Background(), n.EventsStream(), events.ConsumerWebhooks)
 	require.NoError(t, err)
 }
 
@@ -107,6 +137,14 @@ func TestStreamNames(t *testing.T) {
 	require.Equal(t, "AG_DEV_DLQ", n.DLQStream())
 	require.Equal(t, "AG_DEV_OPS", n.OpsStream())
 	require.Equal(t, "ag-dev.tasks.ten_1", n.TaskSubject("ten_1"))
+	require.Equal(t, "ag-dev.tasks.*", n.TaskFilter())
+	require.Equal(t, "ten_1", n.TaskTenant("ag-dev.tasks.ten_1"))
+	for _, bad := range []string{"ag-dev.tasks.", "ag-dev.tasks.a.b", "other.tasks.ten_1", "ag-dev.wake.ten_1"} {
+		require.Empty(t, n.TaskTenant(bad), bad)
+	}
+	require.Equal(t, "tasks_ten_1", n.TaskConsumer("ten_1"))
+	require.Equal(t, "ag-dev.wake.ten_1", n.WakeSubject("ten_1"))
+	require.Equal(t, "ten_1", n.WakeTenant("ag-dev.wake.ten_1"))
 	require.Equal(t, "ag-dev.events.ten_1.task.failed", n.EventSubject("ten_1", "task.failed"))
 	require.Equal(t, "ag-dev.events.*.task.>", n.EventFilter("task.>"))
 	require.Equal(t, "ag-dev.live.tsk_1", n.LiveSubject("tsk_1"))

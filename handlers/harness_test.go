@@ -33,6 +33,7 @@ type harness struct {
 	pub    *events.Publisher
 	tenant *store.Tenant
 	agents *agents.Catalog
+	ack    time.Duration // the consumers' AckWait
 }
 
 func newHarness(t *testing.T, ackWait time.Duration) *harness {
@@ -42,7 +43,7 @@ func newHarness(t *testing.T, ackWait time.Duration) *harness {
 	catalog, err := agents.Builtin()
 	require.NoError(t, err)
 	h := &harness{t: t, pool: pool, store: postgres.New(pool), js: js, names: names,
-		pub: events.NewPublisher(js, names), agents: catalog}
+		pub: events.NewPublisher(js, names), agents: catalog, ack: ackWait}
 	h.tenant = &store.Tenant{ID: store.NewID("ten"), Name: "acme", Tier: "pro",
 		WebhookSecret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", CreatedAt: time.Now()}
 	require.NoError(t, h.store.CreateTenant(context.Background(), h.tenant))
@@ -63,21 +64,32 @@ func (h *harness) tasksConfig(sim llm.SimConfig, lease time.Duration) handlers.T
 // run starts a Runner for handler on the named consumer; it is stopped at cleanup.
 func (h *harness) run(stream, consumer string, drain time.Duration, handler events.Handler) *events.Runner {
 	h.t.Helper()
-	r, err := events.NewRunner(h.js, events.RunnerConfig{
-		Stream: stream, Consumer: consumer, Concurrency: 8, DrainTimeout: drain,
-		Heartbeat: 200 * time.Millisecond,
-		Backoff:   func(uint64) time.Duration { return 20 * time.Millisecond },
-	}, handler)
+	return h.start(events.RunnerConfig{Stream: stream, Consumer: consumer}, drain, handler)
+}
+
+// start starts a Runner with 8 handlers and quick heartbeats and backoff.
+func (h *harness) start(cfg events.RunnerConfig, drain time.Duration, handler events.Handler) *events.Runner {
+	h.t.Helper()
+	cfg.Concurrency, cfg.DrainTimeout, cfg.Heartbeat = 8, drain, 200*time.Millisecond
+	cfg.Backoff = func(uint64) time.Duration { return 20 * time.Millisecond }
+	r, err := events.NewRunner(h.js, cfg, handler)
 	require.NoError(h.t, err)
 	require.NoError(h.t, r.Start(context.Background()))
 	h.t.Cleanup(func() { _ = r.Stop(context.Background()) })
 	return r
 }
 
-func (h *harness) runTasks(cfg handlers.TasksConfig, drain time.Duration) *events.Runner {
+// runTasks starts a worker's task Runner: fair dispatch over the tenants' consumers, held to
+// the tenants' concurrency by slots when given.
+func (h *harness) runTasks(cfg handlers.TasksConfig, drain time.Duration, slots ...*handlers.Slots) *events.Runner {
+	h.t.Helper()
 	tasks, err := handlers.NewTasks(cfg)
 	require.NoError(h.t, err)
-	return h.run(h.names.TasksStream(), events.ConsumerWorkers, drain, tasks.Handle)
+	fair := &events.FairConfig{Names: h.names, AckWait: h.ack, Poll: 50 * time.Millisecond}
+	for _, s := range slots {
+		fair.Share, fair.Admit = s.Share, s
+	}
+	return h.start(events.RunnerConfig{Fair: fair}, drain, tasks.Handle)
 }
 
 // insert commits a task row the way ingest does, without publishing it.

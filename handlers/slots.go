@@ -2,10 +2,10 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,158 +13,129 @@ import (
 
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/limits"
+	"github.com/agentic-run/agentic/store"
 )
 
-// Slots holds each tenant to its tier's concurrent tasks across every worker: a task runs
-// only while it holds one of the tenant's slots of a limits.Semaphore, leased and renewed
-// with the task's heartbeat, so a worker killed mid-task frees its slots when their leases
-// end. A task that finds no free slot waits a little in the worker — at most as many of a
-// tenant's tasks as its limit, and at most Wait — taking a slot as soon as one of the
-// tenant's tasks here ends (or, polled, anywhere); beyond that it goes back to the queue,
-// without an attempt charged. So a tenant's backlog occupies at most twice its limit of a
-// worker's handlers, and other tenants' tasks keep running.
+// Slots holds each tenant to its tier's concurrent tasks across every worker and gives it
+// its tier's weight in fair dispatch: it is the Admit and the Share of a worker's
+// events.FairConfig. A slot is a holder of the tenant's limits.Semaphore, leased for Lease
+// and renewed by the task's heartbeat (through Msg.Permit), so a worker killed mid-task frees
+// its slots when their leases end. The worker takes the slots before it fetches a tenant's
+// tasks: a task beyond the tenant's limit stays in the stream, charged nothing and holding
+// no handler that another tenant's task could use.
 type Slots struct {
 	// Semaphore holds the slots (limits.RedisSemaphore across replicas).
 	Semaphore limits.Semaphore
-	// Tiers gives each tier's Concurrent (a tier it lacks gets the free tier's).
+	// Tiers gives each tier's Concurrent and Weight (a tier it lacks gets the free tier's).
 	Tiers limits.Tiers
 	// Tenants looks a tenant's tier up (a TenantCache, in a worker).
 	Tenants TenantGetter
-	// FailOpen runs tasks without a slot while the Semaphore's store is unavailable (the
-	// outage is logged and counted); otherwise they wait in the queue.
+	// Lease is how long a slot outlives its last renewal; match the task lease (30s).
+	Lease time.Duration
+	// FailOpen admits tasks without a slot while the Semaphore's store is unavailable (the
+	// outage is logged and counted); otherwise they wait in the stream until it is back.
 	FailOpen bool
-	// Retry is about how long a task without a slot waits before it comes back (1s; the
-	// wait is jittered so a tenant's backlog does not return all at once).
-	Retry time.Duration
-	// Wait is the longest a task waits in the worker for a slot (2s).
-	Wait time.Duration
 	// Logger hears of outages of the Semaphore's store, once per 10 seconds at most.
 	Logger *slog.Logger
 
-	mu      sync.Mutex
-	waiters map[string]*waiters // by tenant
-	down    atomic.Int64
-	logged  atomic.Int64 // unix nanoseconds of the last outage log line
+	once   sync.Once
+	worker string // names this Slots' holders
+	seq    atomic.Uint64
+	down   atomic.Int64
+	logged atomic.Int64 // unix nanoseconds of the last outage log line
 }
 
-// waiters are a tenant's tasks waiting in this worker for a slot; freed is closed (and
-// replaced) whenever one of the tenant's slots is released here.
-type waiters struct {
-	n     int
-	freed chan struct{}
-}
-
-// slotPoll is how often a waiting task tries again without a local release (a slot freed
-// by another worker, or an expired lease).
-const slotPoll = 200 * time.Millisecond
+var _ events.Admitter = (*Slots)(nil)
 
 // slotKey is a tenant's semaphore: the tenant is in the key.
 func slotKey(tenantID string) string { return tenantID + ":running" }
 
-// take acquires a slot for one delivery of a task. The holder names the delivery, so a
-// duplicate delivery never renews or releases another's slot. release is never nil.
-func (s *Slots) take(ctx context.Context, tm events.TaskMessage, delivery uint64, lease time.Duration) (renew func(context.Context) bool, release func(), err error) {
-	noop := func() {}
-	limit, err := s.concurrent(ctx, tm.TenantID)
+// Share implements events.FairConfig.Share: the tenant's tier's weight and concurrency.
+func (s *Slots) Share(ctx context.Context, tenantID string) (events.Share, error) {
+	tier, err := s.tier(ctx, tenantID)
 	if err != nil {
-		return nil, noop, err
+		return events.Share{}, err
 	}
-	key, holder := slotKey(tm.TenantID), tm.TaskID+"#"+strconv.FormatUint(delivery, 10)
-	ok, err := s.Semaphore.Acquire(ctx, key, holder, limit, lease)
+	return events.Share{Weight: tier.Weight, Limit: tier.Concurrent}, nil
+}
+
+// Admit implements events.Admitter: it takes up to n of the tenant's slots in one decision.
+func (s *Slots) Admit(ctx context.Context, tenantID string, n int) ([]events.Permit, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	tier, err := s.tier(ctx, tenantID)
+	if errors.Is(err, store.ErrNotFound) {
+		// No such tenant: let the tasks through to the handler, which drops them.
+		return s.unheld(n), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.once.Do(func() { s.worker = rand.Text()[:12] })
+	key := slotKey(tenantID)
+	holders := make([]string, n)
+	for i := range holders {
+		holders[i] = s.worker + "-" + strconv.FormatUint(s.seq.Add(1), 36)
+	}
+	got, err := s.Semaphore.AcquireN(ctx, key, holders, tier.Concurrent, s.lease())
 	if err != nil {
 		if !errors.Is(err, limits.ErrUnavailable) {
-			return nil, noop, fmt.Errorf("take a slot of %s: %w", tm.TenantID, err)
+			return nil, fmt.Errorf("take slots of %s: %w", tenantID, err)
 		}
 		s.outage(ctx, err)
-		if s.FailOpen {
-			return func(context.Context) bool { return true }, noop, nil
+		if !s.FailOpen {
+			return nil, nil
 		}
-		return nil, noop, events.Snooze(s.retry())
+		return s.unheld(n), nil
 	}
-	if !ok {
-		if ok, err = s.wait(ctx, key, holder, tm.TenantID, limit, lease); err != nil || !ok {
-			if ctx.Err() != nil {
-				return nil, noop, events.Snooze(0) // shutting down: back to the queue at once
-			}
-			if err != nil && !errors.Is(err, limits.ErrUnavailable) {
-				return nil, noop, fmt.Errorf("take a slot of %s: %w", tm.TenantID, err)
-			}
-			return nil, noop, events.Snooze(s.retry())
-		}
+	permits := make([]events.Permit, got)
+	for i := range permits {
+		permits[i] = &slot{s: s, key: key, holder: holders[i]}
 	}
-	renew = func(ctx context.Context) bool {
-		ok, err := s.Semaphore.Renew(ctx, key, holder, lease)
-		return ok || err != nil // a store hiccup is not a lost slot
-	}
-	release = func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Semaphore.Release(ctx, key, holder) // if lost, the lease frees it
-		s.freed(tm.TenantID)
-	}
-	return renew, release, nil
+	return permits, nil
 }
 
-// wait waits for a slot of the tenant while fewer than limit of its tasks already wait here
-// and Wait has not passed; ok reports whether the slot was taken.
-func (s *Slots) wait(ctx context.Context, key, holder, tenantID string, limit int, lease time.Duration) (ok bool, err error) {
-	s.mu.Lock()
-	if s.waiters == nil {
-		s.waiters = make(map[string]*waiters)
+// unheld returns n permits that hold no slot.
+func (s *Slots) unheld(n int) []events.Permit {
+	permits := make([]events.Permit, n)
+	for i := range permits {
+		permits[i] = &slot{s: s}
 	}
-	w := s.waiters[tenantID]
-	if w == nil {
-		w = &waiters{freed: make(chan struct{})}
-		s.waiters[tenantID] = w
-	}
-	if w.n >= limit {
-		s.mu.Unlock()
-		return false, nil
-	}
-	w.n++
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		if w.n--; w.n == 0 && s.waiters[tenantID] == w {
-			delete(s.waiters, tenantID)
-		}
-		s.mu.Unlock()
-	}()
-
-	maxWait := s.Wait
-	if maxWait <= 0 {
-		maxWait = 2 * time.Second
-	}
-	deadline := time.NewTimer(maxWait)
-	defer deadline.Stop()
-	poll := time.NewTicker(slotPoll)
-	defer poll.Stop()
-	for {
-		s.mu.Lock()
-		freed := w.freed
-		s.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-deadline.C:
-			return false, nil
-		case <-freed:
-		case <-poll.C:
-		}
-		if ok, err := s.Semaphore.Acquire(ctx, key, holder, limit, lease); err != nil || ok {
-			return ok, err
-		}
-	}
+	return permits
 }
 
-// freed wakes the tenant's tasks waiting here for a slot.
-func (s *Slots) freed(tenantID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if w := s.waiters[tenantID]; w != nil {
-		close(w.freed)
-		w.freed = make(chan struct{})
+func (s *Slots) lease() time.Duration {
+	if s.Lease <= 0 {
+		return 30 * time.Second
 	}
+	return s.Lease
+}
+
+// slot is one task's permit; without a key it was admitted while the store was down and
+// holds nothing.
+type slot struct {
+	s           *Slots
+	key, holder string
+}
+
+// Renew implements events.Permit. A store hiccup is not a lost slot.
+func (p *slot) Renew(ctx context.Context) bool {
+	if p.key == "" {
+		return true
+	}
+	ok, err := p.s.Semaphore.Renew(ctx, p.key, p.holder, p.s.lease())
+	return ok || err != nil
+}
+
+// Release implements events.Permit; if the release is lost, the lease frees the slot.
+func (p *slot) Release() {
+	if p.key == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = p.s.Semaphore.Release(ctx, p.key, p.holder)
 }
 
 // outage counts a decision the store could not make and logs it, once per 10 seconds.
@@ -181,27 +152,21 @@ func (s *Slots) outage(ctx context.Context, err error) {
 	s.Logger.WarnContext(ctx, "concurrency limits unavailable", "limit", "concurrency", "failing", mode, "error", err)
 }
 
-// retry is the jittered wait of a task without a slot: between Retry/2 and Retry.
-func (s *Slots) retry() time.Duration {
-	r := s.Retry
-	if r <= 0 {
-		r = time.Second
-	}
-	return r/2 + rand.N(r/2+1)
-}
-
-// concurrent returns the tenant's concurrent-task limit.
-func (s *Slots) concurrent(ctx context.Context, tenantID string) (int, error) {
+// tier returns the tenant's tier.
+func (s *Slots) tier(ctx context.Context, tenantID string) (limits.Tier, error) {
 	t, err := s.Tenants.GetTenant(ctx, tenantID)
 	if err != nil {
-		return 0, fmt.Errorf("tier of %s: %w", tenantID, err)
+		return limits.Tier{}, fmt.Errorf("tier of %s: %w", tenantID, err)
 	}
 	tier, ok := s.Tiers[t.Tier]
 	if !ok {
 		tier = s.Tiers["free"]
 	}
-	return tier.Concurrent, nil
+	if tier.Weight <= 0 {
+		tier.Weight = max(tier.Concurrent, 1)
+	}
+	return tier, nil
 }
 
-// Unavailable counts the slots the Semaphore's store could not decide, for metrics.
+// Unavailable counts the slot decisions the Semaphore's store could not make, for metrics.
 func (s *Slots) Unavailable() int64 { return s.down.Load() }

@@ -43,7 +43,7 @@ func maxOverlap(tasks []*store.Task) int {
 func (h *harness) slotsFor(prefix string) *handlers.Slots {
 	rc, _ := redistest.Client(h.t)
 	return &handlers.Slots{Semaphore: limits.NewRedisSemaphore(rc, prefix), Tiers: limits.DefaultTiers(),
-		Tenants: h.store, Retry: 100 * time.Millisecond}
+		Tenants: h.store, Lease: h.ack}
 }
 
 // A basic tenant's tasks never run more than 3 at once across two workers with 8 handlers
@@ -56,8 +56,7 @@ func TestBasicTenantRunsAtMostThreeAtOnce(t *testing.T) {
 	_, prefix := redistest.Client(t)
 	for range 2 {
 		cfg := h.tasksConfig(llm.SimConfig{Latency: 150 * time.Millisecond}, 5*time.Second)
-		cfg.Slots = h.slotsFor(prefix)
-		h.runTasks(cfg, time.Second)
+		h.runTasks(cfg, time.Second, h.slotsFor(prefix))
 	}
 	var ids []string
 	for range 12 {
@@ -70,6 +69,12 @@ func TestBasicTenantRunsAtMostThreeAtOnce(t *testing.T) {
 		done = append(done, tk)
 	}
 	require.Equal(t, 3, maxOverlap(done), "at most 3 at once, and 3 were used")
+	// Slots are taken before a task is fetched: none was fetched and put back.
+	c, err := h.js.Consumer(context.Background(), h.names.TasksStream(), h.names.TaskConsumer(h.tenant.ID))
+	require.NoError(t, err)
+	info, err := c.Info(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, len(ids), info.Delivered.Consumer, "deliveries of %d tasks", len(ids))
 }
 
 // Slots held by a worker that died (leases never renewed) come back when their leases end:
@@ -89,8 +94,7 @@ func TestDeadWorkersSlotsComeBack(t *testing.T) {
 		require.True(t, ok)
 	}
 	cfg := h.tasksConfig(llm.SimConfig{Latency: time.Millisecond}, 5*time.Second)
-	cfg.Slots = h.slotsFor(prefix)
-	h.runTasks(cfg, time.Second)
+	h.runTasks(cfg, time.Second, h.slotsFor(prefix))
 
 	tk := h.waitStatus(h.submit("summarizer", `{"text":"after the crash"}`).ID, store.StatusSucceeded, 10*time.Second)
 	require.True(t, tk.StartedAt.After(held.Add(lease-100*time.Millisecond)),

@@ -55,8 +55,6 @@ type TasksConfig struct {
 	// many; until then one provider serves.
 	Provider llm.Provider
 	Model    llm.Model
-	// Slots, when set, holds tenants to their tiers' concurrent tasks across workers.
-	Slots *Slots
 	// Budgets, when set, reserves each model call's worst case against the tenant's monthly
 	// budget and settles its real cost.
 	Budgets *Budgets
@@ -118,13 +116,8 @@ func (h *Tasks) Handle(ctx context.Context, m *events.Msg) error {
 		return events.Cancel(fmt.Errorf("decode task message: %w", err))
 	}
 	var renewSlot func(context.Context) bool
-	if h.cfg.Slots != nil {
-		renew, release, err := h.cfg.Slots.take(ctx, tm, m.NumDelivered, h.cfg.Lease)
-		defer release()
-		if err != nil {
-			return err // no slot: back to the queue, no attempt charged
-		}
-		renewSlot = renew
+	if m.Permit != nil { // the tenant's concurrency slot, taken by the Runner (Slots)
+		renewSlot = m.Permit.Renew
 	}
 	now := h.cfg.Now()
 	t, err := h.cfg.Store.StartTask(ctx, tm.TaskID, now, now.Add(h.cfg.Lease))

@@ -100,9 +100,9 @@ const (
 
 // pending is one publish awaiting its ack.
 type pending struct {
-	id string
-	f  jetstream.PubAckFuture
-	at time.Time
+	id, tenant string
+	f          jetstream.PubAckFuture
+	at         time.Time
 }
 
 // NewRelay returns a Relay publishing with pub and recording in st; Start runs it.
@@ -182,7 +182,7 @@ func (r *Relay) Enqueue(t *store.Task) {
 	for {
 		f, err := r.pub.PublishTaskAsync(t)
 		if err == nil {
-			r.queue <- pending{id: t.ID, f: f, at: at}
+			r.queue <- pending{id: t.ID, tenant: t.TenantID, f: f, at: at}
 			return
 		}
 		if errors.Is(err, events.ErrPublishStalled) && time.Since(at) < r.opts.AckTimeout {
@@ -237,6 +237,7 @@ func (r *Relay) collect(ctx context.Context) {
 		for {
 			select {
 			case <-okc:
+				r.pub.Wake(p.tenant)
 				batch = append(batch, p.id)
 				break wait
 			case err := <-errc:
@@ -290,8 +291,8 @@ func Sweep(ctx context.Context, st Store, pub *events.Publisher, before time.Tim
 		return 0, nil
 	}
 	type sent struct {
-		id string
-		f  jetstream.PubAckFuture
+		id, tenant string
+		f          jetstream.PubAckFuture
 	}
 	futures := make([]sent, 0, len(tasks))
 	var errs []error
@@ -299,7 +300,7 @@ func Sweep(ctx context.Context, st Store, pub *events.Publisher, before time.Tim
 		for {
 			f, err := pub.PublishTaskAsync(t)
 			if err == nil {
-				futures = append(futures, sent{t.ID, f})
+				futures = append(futures, sent{t.ID, t.TenantID, f})
 				break
 			}
 			if !errors.Is(err, events.ErrPublishStalled) {
@@ -317,6 +318,7 @@ func Sweep(ctx context.Context, st Store, pub *events.Publisher, before time.Tim
 	for _, s := range futures {
 		select {
 		case <-s.f.Ok():
+			pub.Wake(s.tenant)
 			ids = append(ids, s.id)
 		case err := <-s.f.Err():
 			errs = append(errs, fmt.Errorf("task %s: %s", s.id, err.Error()))

@@ -164,18 +164,17 @@ func start(tb testing.TB, st *postgres.Store, js jetstream.JetStream, nc *nats.C
 			return nil, err
 		}
 		for _, r := range []struct {
-			stream, consumer string
-			h                events.Handler
+			cfg events.RunnerConfig
+			h   events.Handler
 		}{
-			{names.TasksStream(), events.ConsumerWorkers, tasks.Handle},
-			{names.EventsStream(), events.ConsumerWebhooks, hooks.Handle},
+			{events.RunnerConfig{Fair: &events.FairConfig{Names: names, Poll: 50 * time.Millisecond}}, tasks.Handle},
+			{events.RunnerConfig{Stream: names.EventsStream(), Consumer: events.ConsumerWebhooks}, hooks.Handle},
 		} {
-			runner, err := events.NewRunner(js, events.RunnerConfig{
-				Stream: r.stream, Consumer: r.consumer, Concurrency: 8,
-				Heartbeat: time.Second, DrainTimeout: time.Second,
-				Backoff: func(uint64) time.Duration { return 20 * time.Millisecond },
-				Logger:  log,
-			}, r.h)
+			cfg := r.cfg
+			cfg.Concurrency, cfg.Heartbeat, cfg.DrainTimeout = 8, time.Second, time.Second
+			cfg.Backoff = func(uint64) time.Duration { return 20 * time.Millisecond }
+			cfg.Logger = log
+			runner, err := events.NewRunner(js, cfg, r.h)
 			if err != nil {
 				return nil, err
 			}

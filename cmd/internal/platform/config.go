@@ -44,9 +44,6 @@ type Config struct {
 
 	Tiers    limits.Tiers    // AGENTIC_TIERS_FILE: the tiers' limits (DESIGN.md's by default)
 	FailOpen map[string]bool // AGENTIC_FAIL_OPEN: the limits admitting work while Redis is down
-	// ConcurrencySlots (AGENTIC_CONCURRENCY_SLOTS, false) holds tenants to their tiers'
-	// concurrent tasks across workers.
-	ConcurrencySlots bool
 
 	LogLevel slog.Level // AGENTIC_LOG_LEVEL (info)
 	Pprof    bool       // AGENTIC_PPROF: serve /debug/pprof on AGENTIC_METRICS_ADDR (false)
@@ -82,7 +79,6 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		WebhookGiveUp:     r.duration("AGENTIC_WEBHOOK_GIVE_UP", 24*time.Hour),
 		LogLevel:          r.level("AGENTIC_LOG_LEVEL", slog.LevelInfo),
 		Pprof:             r.boolean("AGENTIC_PPROF", false),
-		ConcurrencySlots:  r.boolean("AGENTIC_CONCURRENCY_SLOTS", false),
 	}
 	if r.err != nil {
 		return Config{}, r.err

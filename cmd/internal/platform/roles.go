@@ -125,13 +125,12 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		sem = limits.NewRedisSemaphore(e.Redis, c.Prefix)
 	}
 	tenants := &handlers.TenantCache{Store: e.Store} // tiers and budgets, for the limits
-	slots := &handlers.Slots{Semaphore: sem, Tiers: c.Tiers, Tenants: tenants,
+	slots := &handlers.Slots{Semaphore: sem, Tiers: c.Tiers, Tenants: tenants, Lease: c.AckWait,
 		FailOpen: c.FailOpen["concurrency"], Logger: log}
 	budgets := &handlers.Budgets{Ledger: e.BudgetLedger(c.Prefix), Tenants: tenants, Usage: e.Store,
 		FailOpen: c.FailOpen["budgets"], Logger: log}
 	tasks, err := handlers.NewTasks(handlers.TasksConfig{
 		Budgets:  budgets,
-		Slots:    slotsIf(c, slots),
 		Store:    e.Store,
 		Events:   pub,
 		Cancels:  cancels,
@@ -169,18 +168,24 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 
 	var runners []*events.Runner
 	for _, r := range []struct {
-		stream, consumer string
-		concurrency      int
-		h                events.Handler
+		cfg events.RunnerConfig
+		h   events.Handler
 	}{
-		{e.Names.TasksStream(), events.ConsumerWorkers, c.Concurrency, tasks.Handle},
-		{e.Names.EventsStream(), events.ConsumerWebhooks, 2 * c.Concurrency, hooks.Handle},
-		{e.Names.OpsStream(), events.ConsumerOps, 1, ops.Handle},
+		// Tasks: one consumer per tenant, dispatched fairly by tier within each tenant's
+		// concurrency slots.
+		{events.RunnerConfig{Concurrency: c.Concurrency, Fair: &events.FairConfig{
+			Names: e.Names, Share: slots.Share, Admit: slots, AckWait: c.AckWait,
+		}}, tasks.Handle},
+		{events.RunnerConfig{Stream: e.Names.EventsStream(), Consumer: events.ConsumerWebhooks, Concurrency: 2 * c.Concurrency}, hooks.Handle},
+		{events.RunnerConfig{Stream: e.Names.OpsStream(), Consumer: events.ConsumerOps, Concurrency: 1}, ops.Handle},
 	} {
-		runner, err := events.NewRunner(e.JS, events.RunnerConfig{
-			Stream: r.stream, Consumer: r.consumer, Concurrency: r.concurrency,
-			DrainTimeout: c.DrainTimeout, Logger: log.With("consumer", r.consumer),
-		}, r.h)
+		r.cfg.DrainTimeout = c.DrainTimeout
+		name := r.cfg.Consumer
+		if r.cfg.Fair != nil {
+			name = "tasks"
+		}
+		r.cfg.Logger = log.With("consumer", name)
+		runner, err := events.NewRunner(e.JS, r.cfg, r.h)
 		if err != nil {
 			return err
 		}
@@ -285,14 +290,4 @@ func rateWindow(e *Engines, c Config, log *slog.Logger) (limits.Window, error) {
 		log.Warn("REDIS_URL is not set: rate limits are kept per process, not across replicas")
 	}
 	return limits.NewMemoryWindow(nil), nil
-}
-
-// slotsIf enables per-tenant concurrency slots when AGENTIC_CONCURRENCY_SLOTS is on. They are
-// off by default until fair dispatch pulls only what a tenant may run: with one FIFO consumer,
-// a saturated tenant's backlog is pulled and put back over and over (see README Performance).
-func slotsIf(c Config, s *handlers.Slots) *handlers.Slots {
-	if !c.ConcurrencySlots {
-		return nil
-	}
-	return s
 }
