@@ -110,6 +110,8 @@ type dispatcher struct {
 	log    *slog.Logger
 
 	signal chan struct{} // a wake notice or a finished task; buffered 1
+	grants chan struct{} // a token per grant being admitted and fetched
+	wg     sync.WaitGroup
 
 	mu      sync.Mutex
 	busy    int                   // handlers running or about to run a fetched message
@@ -135,6 +137,7 @@ func newDispatcher(ctx context.Context, r *Runner) (*dispatcher, error) {
 		r: r, cfg: cfg, stream: stream, log: r.log,
 		fair:    limits.NewFair(cfg.Quantum),
 		signal:  make(chan struct{}, 1),
+		grants:  make(chan struct{}, maxGrants),
 		tenants: make(map[string]*fairState),
 		woken:   make(map[string]int),
 	}
@@ -151,6 +154,10 @@ func newDispatcher(ctx context.Context, r *Runner) (*dispatcher, error) {
 	}
 	return d, nil
 }
+
+// maxGrants bounds the grants being admitted and fetched at once: each waits on a round trip
+// to Redis and one to NATS, so several overlap while the loop goes on choosing.
+const maxGrants = 8
 
 // poke wakes the dispatch loop.
 func (d *dispatcher) poke() {
@@ -175,6 +182,7 @@ func (d *dispatcher) done(tenant string) {
 // run dispatches until the Runner stops.
 func (d *dispatcher) run(ctx context.Context) {
 	defer d.r.releaseHeld()
+	defer d.wg.Wait()
 	defer func() {
 		if err := d.wake.Unsubscribe(); err != nil {
 			d.log.DebugContext(ctx, "unsubscribe wake notices", slog.String("error", err.Error()))
@@ -200,13 +208,31 @@ func (d *dispatcher) run(ctx context.Context) {
 		default:
 		}
 		d.takeWakes(ctx)
+		select {
+		case d.grants <- struct{}{}:
+		case <-d.r.stopping:
+			return
+		}
 		d.mu.Lock()
 		free := d.r.cfg.Concurrency - d.busy
+		tenant, n, ok := d.fair.Next(free)
+		if ok {
+			// The handlers and the tenant's room are reserved now, so that the next
+			// choice counts them; dispatch gives back what it does not fetch.
+			d.busy += n
+			d.tenants[tenant].running += n
+		}
 		d.mu.Unlock()
-		if tenant, n, ok := d.fair.Next(free); ok {
-			d.dispatch(ctx, tenant, n)
+		if ok {
+			d.wg.Add(1)
+			go func() {
+				defer d.wg.Done()
+				defer func() { <-d.grants }()
+				d.dispatch(ctx, tenant, n)
+			}()
 			continue
 		}
+		<-d.grants
 		select {
 		case <-d.r.stopping:
 		case <-d.signal:
@@ -305,8 +331,9 @@ func (d *dispatcher) update(ctx context.Context, tenant string, queued int, refr
 }
 
 // dispatch admits, fetches and hands to the handlers up to n of a tenant's messages, as
-// fair granted.
+// fair granted; the loop reserved n handlers, and what is not fetched is given back.
 func (d *dispatcher) dispatch(ctx context.Context, tenant string, n int) {
+	granted := n
 	var permits []Permit
 	if d.cfg.Admit != nil {
 		ps, err := d.cfg.Admit.Admit(ctx, tenant, n)
@@ -318,6 +345,7 @@ func (d *dispatcher) dispatch(ctx context.Context, tenant string, n int) {
 		}
 		ps = ps[:min(n, len(ps))]
 		if len(ps) < n {
+			d.unreserve(tenant, n-len(ps))
 			d.fair.Admitted(tenant, n, len(ps))
 			n = len(ps)
 		}
@@ -327,16 +355,18 @@ func (d *dispatcher) dispatch(ctx context.Context, tenant string, n int) {
 		permits = ps
 	}
 	msgs := d.fetch(ctx, tenant, n)
+	if len(msgs) < n {
+		d.unreserve(tenant, n-len(msgs))
+	}
+	if len(msgs) < granted {
+		d.poke() // the handlers given back may serve another tenant
+	}
 	d.fair.Fetched(tenant, n, len(msgs))
 	if permits != nil {
 		for _, p := range permits[len(msgs):] {
 			p.Release()
 		}
 	}
-	d.mu.Lock()
-	d.busy += len(msgs)
-	d.tenants[tenant].running += len(msgs)
-	d.mu.Unlock()
 	for i, m := range msgs {
 		j := job{msg: m, tenant: tenant}
 		if permits != nil {
@@ -348,6 +378,14 @@ func (d *dispatcher) dispatch(ctx context.Context, tenant string, n int) {
 			d.r.hold(j)
 		}
 	}
+}
+
+// unreserve gives back handlers reserved for a grant and not used.
+func (d *dispatcher) unreserve(tenant string, n int) {
+	d.mu.Lock()
+	d.busy -= n
+	d.tenants[tenant].running -= n
+	d.mu.Unlock()
 }
 
 // fetch takes up to n of a tenant's messages that are ready now, creating its consumer when

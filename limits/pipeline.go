@@ -28,8 +28,7 @@ type scriptCall struct {
 	ctx  context.Context
 	keys []string
 	args []any
-	res  []int64
-	err  error
+	cmd  *redis.Cmd
 	done chan struct{}
 }
 
@@ -37,8 +36,9 @@ func newPipeline(c redis.UniversalClient, script *redis.Script) *pipeline {
 	return &pipeline{c: c, script: script, maxInflight: 4, maxBatch: 256}
 }
 
-// run calls the script with keys and args in the next flush.
-func (p *pipeline) run(ctx context.Context, keys []string, args ...any) ([]int64, error) {
+// run calls the script with keys and args in the next flush and returns its reply (whose
+// Err is the call's).
+func (p *pipeline) run(ctx context.Context, keys []string, args ...any) (*redis.Cmd, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func (p *pipeline) run(ctx context.Context, keys []string, args ...any) ([]int64
 	p.mu.Unlock()
 	select {
 	case <-call.done:
-		return call.res, call.err
+		return call.cmd, call.cmd.Err()
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -98,8 +98,8 @@ func (p *pipeline) flush(calls []*scriptCall) {
 		})
 		var again []*scriptCall
 		for i, c := range pending {
-			c.res, c.err = cmds[i].Int64Slice()
-			if c.err != nil && strings.HasPrefix(c.err.Error(), "NOSCRIPT") {
+			c.cmd = cmds[i]
+			if err := c.cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
 				again = append(again, c)
 			}
 		}

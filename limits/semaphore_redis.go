@@ -19,6 +19,9 @@ import (
 type RedisSemaphore struct {
 	c      redis.UniversalClient
 	prefix string
+	// Concurrent calls share pipelines, one per script: a busy worker releases a slot for
+	// every task it finishes.
+	acquire, acquireN, release *pipeline
 }
 
 var _ Semaphore = (*RedisSemaphore)(nil)
@@ -26,7 +29,8 @@ var _ Semaphore = (*RedisSemaphore)(nil)
 // NewRedisSemaphore returns a Semaphore storing key K as PREFIX:sem:K on c. A cluster client
 // works too: each call touches a single key.
 func NewRedisSemaphore(c redis.UniversalClient, prefix string) *RedisSemaphore {
-	return &RedisSemaphore{c: c, prefix: prefix + ":sem:"}
+	return &RedisSemaphore{c: c, prefix: prefix + ":sem:", acquire: newPipeline(c, semAcquireScript),
+		acquireN: newPipeline(c, semAcquireNScript), release: newPipeline(c, semReleaseScript)}
 }
 
 // Key returns the Redis key under which the semaphore key is stored.
@@ -82,6 +86,10 @@ end
 return n
 `)
 
+// semReleaseScript removes the holder ARGV[1] from KEYS[1]. A script rather than ZREM, so
+// that releases share the pipelines of scripts.
+var semReleaseScript = redis.NewScript(`return redis.call('ZREM', KEYS[1], ARGV[1])`)
+
 // semCountScript counts the live holders of KEYS[1] in Redis's clock, without writing.
 var semCountScript = redis.NewScript(`
 local t = redis.call('TIME')
@@ -107,7 +115,11 @@ func (s *RedisSemaphore) AcquireN(ctx context.Context, key string, holders []str
 	for _, h := range holders {
 		args = append(args, h)
 	}
-	n, err := semAcquireNScript.Run(ctx, s.c, []string{s.Key(key)}, args...).Int()
+	cmd, err := s.acquireN.run(ctx, []string{s.Key(key)}, args...)
+	if err != nil {
+		return 0, semUnavailable("acquire", err)
+	}
+	n, err := cmd.Int()
 	if err != nil {
 		return 0, semUnavailable("acquire", err)
 	}
@@ -124,8 +136,11 @@ func (s *RedisSemaphore) Renew(ctx context.Context, key, holder string, lease ti
 
 // run executes semAcquireScript.
 func (s *RedisSemaphore) run(ctx context.Context, op, key, holder string, limit int, lease time.Duration) (bool, error) {
-	n, err := semAcquireScript.Run(ctx, s.c, []string{s.Key(key)},
-		holder, limit, leaseMillis(lease), semKeyGrace.Milliseconds()).Int()
+	cmd, err := s.acquire.run(ctx, []string{s.Key(key)}, holder, limit, leaseMillis(lease), semKeyGrace.Milliseconds())
+	if err != nil {
+		return false, semUnavailable(op, err)
+	}
+	n, err := cmd.Int()
 	if err != nil {
 		return false, semUnavailable(op, err)
 	}
@@ -137,7 +152,7 @@ func (s *RedisSemaphore) Release(ctx context.Context, key, holder string) error 
 	if err := checkSemSlot("release", key, holder); err != nil {
 		return err
 	}
-	if err := s.c.ZRem(ctx, s.Key(key), holder).Err(); err != nil {
+	if _, err := s.release.run(ctx, []string{s.Key(key)}, holder); err != nil {
 		return semUnavailable("release", err)
 	}
 	return nil

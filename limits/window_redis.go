@@ -77,7 +77,11 @@ func (w *RedisWindow) Allow(ctx context.Context, key string, limit int, window t
 	}
 	windowUS := int64((window + time.Microsecond - 1) / time.Microsecond)
 	member := w.id + ":" + strconv.FormatUint(w.seq.Add(1), 36)
-	res, err := w.pipe.run(ctx, []string{w.Key(key)}, limit, windowUS, member)
+	cmd, err := w.pipe.run(ctx, []string{w.Key(key)}, limit, windowUS, member)
+	if err != nil {
+		return Decision{}, windowUnavailable(err)
+	}
+	res, err := cmd.Int64Slice()
 	if err != nil {
 		return Decision{}, windowUnavailable(err)
 	}
