@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { os.Exit(natstest.Main(m)) }
 
 // harness is one test's engines: a fresh Postgres schema, a fresh NATS prefix, one tenant.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	pool   *pgxpool.Pool
 	store  *postgres.Store
 	js     jetstream.JetStream
@@ -36,7 +36,7 @@ type harness struct {
 	ack    time.Duration // the consumers' AckWait
 }
 
-func newHarness(t *testing.T, ackWait time.Duration) *harness {
+func newHarness(t testing.TB, ackWait time.Duration) *harness {
 	t.Helper()
 	pool := pgtest.Pool(t)
 	js, names := natstest.Setup(t, &events.SetupOpts{AckWait: ackWait})
@@ -70,7 +70,10 @@ func (h *harness) run(stream, consumer string, drain time.Duration, handler even
 // start starts a Runner with 8 handlers and quick heartbeats and backoff.
 func (h *harness) start(cfg events.RunnerConfig, drain time.Duration, handler events.Handler) *events.Runner {
 	h.t.Helper()
-	cfg.Concurrency, cfg.DrainTimeout, cfg.Heartbeat = 8, drain, 200*time.Millisecond
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 8
+	}
+	cfg.DrainTimeout, cfg.Heartbeat = drain, 200*time.Millisecond
 	cfg.Backoff = func(uint64) time.Duration { return 20 * time.Millisecond }
 	r, err := events.NewRunner(h.js, cfg, handler)
 	require.NoError(h.t, err)
