@@ -39,11 +39,13 @@ type DayUsage struct {
 	CostUSD float64 `json:"cost_usd"`
 }
 
-// BudgetUsage is the current month's budget: spent so far, and what remains (null without a
-// budget).
+// BudgetUsage is the current month's budget: spent so far, reserved by the model calls
+// running now (their worst case, until each settles), and what remains of the budget after
+// both (null without a budget).
 type BudgetUsage struct {
 	MonthlyBudgetUSD *float64 `json:"monthly_budget_usd"`
 	SpentUSD         float64  `json:"spent_usd"`
+	ReservedUSD      float64  `json:"reserved_usd"`
 	RemainingUSD     *float64 `json:"remaining_usd"`
 }
 

@@ -203,6 +203,7 @@ func TestBadConfigurationFailsAtStart(t *testing.T) {
 		{"DATABASE_URL=mysql://x", "DATABASE_URL"},
 		{"AGENTIC_MAX_ATTEMPTS=0", "AGENTIC_MAX_ATTEMPTS"},
 		{"AGENTIC_ADMIN_TOKEN=short", "AGENTIC_ADMIN_TOKEN"},
+		{"AGENTIC_SIM_MODEL=gpt-9", "AGENTIC_SIM_MODEL"},
 	} {
 		cmd := execCmd(c, "ingest", tc.env)
 		out, err := cmd.CombinedOutput()

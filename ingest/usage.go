@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/agentic-run/agentic/client"
+	"github.com/agentic-run/agentic/limits"
 	"github.com/agentic-run/agentic/store"
 )
 
@@ -69,8 +70,19 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, k *store.APIKey) 
 	for i, d := range u.ByDay {
 		out.ByDay[i] = client.DayUsage{Date: d.Date, Tasks: d.Tasks, CostUSD: store.MicrosToUSD(d.CostMicros)}
 	}
+	var reserved int64
+	if ledger := s.cfg.Budgets.Ledger; ledger != nil {
+		st, err := ledger.State(r.Context(), k.TenantID, limits.BudgetMonth(now))
+		if err != nil {
+			// The report stands without the reservations; the spend is the database's.
+			s.log.WarnContext(r.Context(), "usage: budget reservations unavailable", "error", err)
+		} else {
+			reserved = st.ReservedMicros
+		}
+	}
+	out.Budget.ReservedUSD = store.MicrosToUSD(reserved)
 	if b := t.MonthlyBudgetMicros; b != nil {
-		budget, left := store.MicrosToUSD(*b), store.MicrosToUSD(max(*b-month.CostMicros, 0))
+		budget, left := store.MicrosToUSD(*b), store.MicrosToUSD(max(*b-month.CostMicros-reserved, 0))
 		out.Budget.MonthlyBudgetUSD, out.Budget.RemainingUSD = &budget, &left
 	}
 	s.writeJSON(w, r, http.StatusOK, out)

@@ -20,7 +20,9 @@ import (
 // budget; another tenant's usage never shows; bad dates are 400 invalid_parameter.
 func TestUsage(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	rc, prefix := redistest.Client(t)
+	ledger := limits.NewRedisBudget(rc, prefix)
+	e := newEnv(t, func(c *ingest.Config) { c.Budgets = ingest.Budgets{Ledger: ledger} })
 	r := e.do(t, req{method: "POST", path: "/v1/admin/tenants", token: adminToken,
 		body: map[string]any{"name": "acme", "tier": "pro", "monthly_budget_usd": 0.5}})
 	require.Equal(t, http.StatusCreated, r.status)
@@ -66,7 +68,20 @@ func TestUsage(t *testing.T) {
 	require.Equal(t, []client.DayUsage{{Date: today, Tasks: 3, CostUSD: 0.3}}, u.ByDay)
 	require.InDelta(t, 0.5, *u.Budget.MonthlyBudgetUSD, 1e-9)
 	require.InDelta(t, 0.3, u.Budget.SpentUSD, 1e-9)
+	require.Zero(t, u.Budget.ReservedUSD)
 	require.InDelta(t, 0.2, *u.Budget.RemainingUSD, 1e-9)
+
+	// A call in flight reserves its worst case: reported, and not remaining.
+	month := limits.BudgetMonth(time.Now())
+	reserved, _, err := ledger.Reserve(ctx, ten.ID, month, "call-1", 50_000, 500_000, time.Minute)
+	require.NoError(t, err)
+	require.True(t, reserved)
+	r = e.do(t, req{method: "GET", path: "/v1/usage", token: k.Key})
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	r.decode(t, &u)
+	require.InDelta(t, 0.3, u.Budget.SpentUSD, 1e-9)
+	require.InDelta(t, 0.05, u.Budget.ReservedUSD, 1e-9)
+	require.InDelta(t, 0.15, *u.Budget.RemainingUSD, 1e-9)
 
 	// The other tenant: its own task only, and no budget.
 	r = e.do(t, req{method: "GET", path: "/v1/usage?from=2020-01-01&to=" + today, token: otherKey})

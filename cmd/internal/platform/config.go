@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentic-run/agentic/limits"
+	"github.com/agentic-run/agentic/llm"
 )
 
 // Config is everything the processes read from the environment, typed, with defaults.
@@ -30,9 +31,13 @@ type Config struct {
 
 	WebhookAllow string // AGENTIC_WEBHOOK_ALLOW: hosts and CIDRs allowed as webhook targets
 
-	Sim         bool          // AGENTIC_SIM: route to the simulated provider (true: no real provider exists yet)
-	SimLatency  time.Duration // AGENTIC_SIM_LATENCY ("50ms")
-	SimFailRate float64       // AGENTIC_SIM_FAIL_RATE (0)
+	Sim        bool          // AGENTIC_SIM: route to the simulated provider (true: no real provider exists yet)
+	SimLatency time.Duration // AGENTIC_SIM_LATENCY ("50ms")
+	// SimModel (AGENTIC_SIM_MODEL, "sim") is the registry model the simulated provider
+	// stands in for: tasks record its id and cost its price, so budgets and usage can be
+	// exercised without a real provider. The "sim" model is free.
+	SimModel    string
+	SimFailRate float64 // AGENTIC_SIM_FAIL_RATE (0)
 
 	MaxAttempts       int           // AGENTIC_MAX_ATTEMPTS (3)
 	AckWait           time.Duration // AGENTIC_ACK_WAIT: redelivery after a silent worker, and the task lease ("30s")
@@ -69,6 +74,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		WebhookAllow:      r.str("AGENTIC_WEBHOOK_ALLOW", ""),
 		Sim:               r.boolean("AGENTIC_SIM", true),
 		SimLatency:        r.duration("AGENTIC_SIM_LATENCY", 50*time.Millisecond),
+		SimModel:          r.str("AGENTIC_SIM_MODEL", "sim"),
 		SimFailRate:       r.float("AGENTIC_SIM_FAIL_RATE", 0),
 		MaxAttempts:       r.integer("AGENTIC_MAX_ATTEMPTS", 3),
 		AckWait:           r.duration("AGENTIC_ACK_WAIT", 30*time.Second),
@@ -133,6 +139,7 @@ func (c Config) validate() error {
 		check("AGENTIC_NATS_REPLICAS", c.Replicas >= 1 && c.Replicas <= 5, "must be between 1 and 5"),
 		check("AGENTIC_SIM_LATENCY", c.SimLatency >= 0, "must not be negative"),
 		check("AGENTIC_SIM_FAIL_RATE", c.SimFailRate >= 0 && c.SimFailRate <= 1, "must be between 0 and 1"),
+		check("AGENTIC_SIM_MODEL", knownModel(c.SimModel), fmt.Sprintf("%q is not a model of the registry", c.SimModel)),
 		check("AGENTIC_MAX_ATTEMPTS", c.MaxAttempts >= 1 && c.MaxAttempts <= 100, "must be between 1 and 100"),
 		check("AGENTIC_ACK_WAIT", c.AckWait >= time.Second, "must be at least 1s"),
 		check("AGENTIC_DRAIN_TIMEOUT", c.DrainTimeout >= 0, "must not be negative"),
@@ -274,4 +281,10 @@ func first(errs ...error) error {
 		}
 	}
 	return nil
+}
+
+// knownModel reports whether the registry has a model of that id.
+func knownModel(id string) bool {
+	_, ok := llm.DefaultRegistry().Get(id)
+	return ok
 }

@@ -112,7 +112,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	if !c.Sim {
 		return errors.New("AGENTIC_SIM: no LLM provider is configured; set AGENTIC_SIM=true")
 	}
-	model, _ := llm.DefaultRegistry().Get("sim")
+	model, _ := llm.DefaultRegistry().Get(c.SimModel) // checked by Load
 	pub := events.NewPublisher(e.JS, e.Names)
 	cancels, err := events.NewCancels(e.NC, e.Names)
 	if err != nil {
