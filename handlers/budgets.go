@@ -42,11 +42,23 @@ type Budgets struct {
 // defaultMaxOutputTokens bounds the worst case of an agent that sets no maximum answer.
 const defaultMaxOutputTokens = 4096
 
-// errBudgetUnavailable makes a task retry later: its budget could not be checked.
+// errBudgetUnavailable makes a task wait in the queue: its budget could not be checked.
 var errBudgetUnavailable = errors.New("budget: the ledger is unavailable")
 
+// errBudgetBusy makes a task wait in the queue: its call fits what is left of the budget,
+// but not beside the worst cases reserved by the tenant's calls in flight, which settle to
+// their real, usually much lower, cost when they end.
+var errBudgetBusy = errors.New("budget: held by the calls in flight")
+
+// waitsForBudget reports whether a task's run ended waiting for its budget, to be retried
+// from the queue without an attempt charged.
+func waitsForBudget(err error) bool {
+	return errors.Is(err, errBudgetBusy) || errors.Is(err, errBudgetUnavailable)
+}
+
 // reserve holds the worst-case cost of one call; release settles it (with the real cost,
-// or nothing when the call failed). ok is false when the call does not fit the budget.
+// or nothing when the call failed). ok is false when the call does not fit the budget even
+// once the calls in flight have settled; errBudgetBusy when it would fit then.
 func (b *Budgets) reserve(ctx context.Context, tenantID, callID string, worst int64, now time.Time, ttl time.Duration) (ok bool, settle func(actual int64), err error) {
 	month := limits.BudgetMonth(now)
 	ten, err := b.Tenants.GetTenant(ctx, tenantID)
@@ -61,11 +73,15 @@ func (b *Budgets) reserve(ctx context.Context, tenantID, callID string, worst in
 			return b.unavailable(ctx, err)
 		}
 	}
-	ok, _, err = b.Ledger.Reserve(ctx, tenantID, month, callID, min(worst, limits.MaxBudgetMicros), limit, ttl)
+	worst = min(worst, limits.MaxBudgetMicros)
+	ok, st, err := b.Ledger.Reserve(ctx, tenantID, month, callID, worst, limit, ttl)
 	if err != nil {
 		return b.unavailable(ctx, err)
 	}
 	if !ok {
+		if st.ReservedMicros > 0 && st.SpentMicros+worst <= limit {
+			return false, nil, errBudgetBusy
+		}
 		return false, nil, nil
 	}
 	return true, func(actual int64) {

@@ -15,9 +15,12 @@ import (
 	"github.com/agentic-run/agentic/store"
 )
 
-// 50 tasks at once against a budget of 10 calls' worst case, on two workers: the spend never
+// 50 tasks at once against a budget of 10 calls' worth, on two workers: the spend never
 // passes the budget, every task either succeeds or fails budget_exceeded, and the ledger's
-// spend is what the tasks recorded.
+// spend is what the tasks recorded. Each call reserves its worst case (the agent's whole
+// maximum answer), about 8 times what it costs, so the budget is one worst case plus ten
+// calls' real cost: a task fails only once what is left cannot hold a worst case even after
+// the calls in flight settle; until then it waits for them in the queue.
 func TestBudgetIsNeverOvershot(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 5*time.Second)
@@ -28,7 +31,11 @@ func TestBudgetIsNeverOvershot(t *testing.T) {
 	require.NoError(t, err)
 	priced := llm.Model{ID: "sim", Provider: "sim", InputPerMillion: 1_000_000, OutputPerMillion: 1_000_000} // $1 a token
 	worst := priced.Cost(llm.InputTokens(msgs), int64(agent.MaxOutputTokens))
-	budget := 10 * worst
+	resp, err := llm.NewSim(llm.SimConfig{}).Complete(context.Background(), llm.Request{Model: "sim", Messages: msgs, MaxTokens: agent.MaxOutputTokens})
+	require.NoError(t, err)
+	call := priced.Cost(resp.InputTokens, resp.OutputTokens)
+	require.Less(t, call, worst, "a call costs less than its worst case")
+	budget := worst + 10*call
 	_, err = h.store.UpdateTenant(context.Background(), h.tenant.ID, store.TenantPatch{MonthlyBudgetMicros: &budget})
 	require.NoError(t, err)
 
@@ -65,8 +72,8 @@ func TestBudgetIsNeverOvershot(t *testing.T) {
 		}
 	}
 	require.LessOrEqual(t, spent, budget, "the spend passed the budget")
-	require.GreaterOrEqual(t, succeeded, 10, "ten calls' worth always fit")
-	require.Less(t, succeeded, 50, "the budget stopped some")
+	require.Equal(t, 11, succeeded, "ten calls' worth, and one more while a worst case still fit")
+	require.Greater(t, spent+worst, budget, "a task failed while the budget could still hold a call")
 	st, err := ledger.State(context.Background(), h.tenant.ID, limits.BudgetMonth(time.Now()))
 	require.NoError(t, err)
 	require.Equal(t, spent, st.SpentMicros, "the ledger's spend is the tasks' cost")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/agentic-run/agentic/agents"
@@ -13,6 +14,10 @@ import (
 	"github.com/agentic-run/agentic/llm"
 	"github.com/agentic-run/agentic/store"
 )
+
+// budgetWait is about how long a task whose budget is held by calls in flight waits in the
+// queue (jittered between half and all of it).
+const budgetWait = time.Second
 
 // Error codes a task can end with.
 const (
@@ -172,6 +177,14 @@ func (h *Tasks) Handle(ctx context.Context, m *events.Msg) error {
 			log.ErrorContext(ctx, "release task on shutdown", "error", err)
 		}
 		return events.Snooze(0)
+	case waitsForBudget(runErr):
+		// The budget is held by the tenant's calls in flight (or cannot be read): back to
+		// the queue, without charging the attempt, until they settle.
+		if err := h.cfg.Store.ReleaseTask(context.WithoutCancel(ctx), t.ID); err != nil {
+			log.ErrorContext(ctx, "release task waiting for its budget", "error", err)
+		}
+		log.DebugContext(ctx, "waiting for the budget", "error", runErr)
+		return events.Snooze(budgetWait / 2 * time.Duration(1+rand.N(2)))
 	case !retryable(runErr):
 		log.WarnContext(ctx, "task failed", "error", runErr)
 		return h.finish(ctx, log, t.ID, failure(runErr))
@@ -215,7 +228,7 @@ func (h *Tasks) run(ctx context.Context, t *store.Task) (store.Result, error) {
 		worst := h.cfg.Model.Cost(llm.InputTokens(msgs), maxOut)
 		ok, s, err := b.reserve(ctx, t.TenantID, callID(t.ID, t.Attempts), worst, h.cfg.Now(), 2*h.cfg.Lease)
 		if err != nil {
-			return store.Result{}, err // retried: the budget could not be checked
+			return store.Result{}, err // errBudgetBusy, errBudgetUnavailable: back to the queue
 		}
 		if !ok {
 			return store.Result{}, &taskFailure{code: CodeBudgetExceeded,
