@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/agentic-run/agentic/limits"
@@ -30,13 +29,13 @@ type Budgets struct {
 	Usage interface {
 		Usage(ctx context.Context, tenantID string, from, to time.Time) (*store.Usage, error)
 	}
-	// FailOpen lets calls go ahead unreserved while the Ledger's store is unavailable
-	// (counted and logged); otherwise the task is retried later.
+	// FailOpen lets calls go ahead unreserved while the Ledger's store is unavailable;
+	// otherwise the task waits in the queue. Either way Outages hears of it.
 	FailOpen bool
-	Logger   *slog.Logger
-
-	down   atomic.Int64
-	logged atomic.Int64
+	// Outages counts and logs the decisions the Ledger's store could not make (nil: not
+	// counted).
+	Outages *limits.Outages
+	Logger  *slog.Logger
 }
 
 // defaultMaxOutputTokens bounds the worst case of an agent that sets no maximum answer.
@@ -75,6 +74,11 @@ func (b *Budgets) reserve(ctx context.Context, tenantID, callID string, worst in
 	}
 	worst = min(worst, limits.MaxBudgetMicros)
 	ok, st, err := b.Ledger.Reserve(ctx, tenantID, month, callID, worst, limit, ttl)
+	if err != nil && budget == nil && errors.Is(err, limits.ErrUnavailable) {
+		// No budget to keep: the call goes ahead, and the ledger misses its cost (the
+		// database keeps it; a budget set later seeds an unseeded ledger from there).
+		return true, func(int64) {}, nil
+	}
 	if err != nil {
 		return b.unavailable(ctx, err)
 	}
@@ -105,10 +109,8 @@ func (b *Budgets) unavailable(ctx context.Context, err error) (bool, func(int64)
 	if !errors.Is(err, limits.ErrUnavailable) {
 		return false, nil, err
 	}
-	b.down.Add(1)
-	now, last := time.Now().UnixNano(), b.logged.Load()
-	if b.Logger != nil && now-last >= int64(10*time.Second) && b.logged.CompareAndSwap(last, now) {
-		b.Logger.WarnContext(ctx, "budgets unavailable", "limit", "budgets", "failing", map[bool]string{true: "open", false: "closed"}[b.FailOpen], "error", err)
+	if b.Outages != nil {
+		b.Outages.Record(ctx, limits.LimitBudgets, b.FailOpen, err)
 	}
 	if b.FailOpen {
 		return true, func(int64) {}, nil
@@ -130,9 +132,6 @@ func (b *Budgets) seed(ctx context.Context, tenantID, month string, now time.Tim
 	_, _, err = b.Ledger.Seed(ctx, tenantID, month, u.CostMicros)
 	return err
 }
-
-// Unavailable counts reservations the ledger's store could not decide, for metrics.
-func (b *Budgets) Unavailable() int64 { return b.down.Load() }
 
 // callID names one model call of one attempt: a retry reserves afresh.
 func callID(taskID string, attempt int) string { return taskID + "#" + strconv.Itoa(attempt) }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -32,17 +31,16 @@ type Slots struct {
 	Tenants TenantGetter
 	// Lease is how long a slot outlives its last renewal; match the task lease (30s).
 	Lease time.Duration
-	// FailOpen admits tasks without a slot while the Semaphore's store is unavailable (the
-	// outage is logged and counted); otherwise they wait in the stream until it is back.
+	// FailOpen admits tasks without a slot while the Semaphore's store is unavailable;
+	// otherwise they wait in the stream until it is back. Either way Outages hears of it.
 	FailOpen bool
-	// Logger hears of outages of the Semaphore's store, once per 10 seconds at most.
-	Logger *slog.Logger
+	// Outages counts and logs the decisions the Semaphore's store could not make (nil: not
+	// counted).
+	Outages *limits.Outages
 
 	once   sync.Once
 	worker string // names this Slots' holders
 	seq    atomic.Uint64
-	down   atomic.Int64
-	logged atomic.Int64 // unix nanoseconds of the last outage log line
 }
 
 var _ events.Admitter = (*Slots)(nil)
@@ -83,7 +81,9 @@ func (s *Slots) Admit(ctx context.Context, tenantID string, n int) ([]events.Per
 		if !errors.Is(err, limits.ErrUnavailable) {
 			return nil, fmt.Errorf("take slots of %s: %w", tenantID, err)
 		}
-		s.outage(ctx, err)
+		if s.Outages != nil {
+			s.Outages.Record(ctx, limits.LimitConcurrency, s.FailOpen, err)
+		}
 		if !s.FailOpen {
 			return nil, nil
 		}
@@ -138,20 +138,6 @@ func (p *slot) Release() {
 	_ = p.s.Semaphore.Release(ctx, p.key, p.holder)
 }
 
-// outage counts a decision the store could not make and logs it, once per 10 seconds.
-func (s *Slots) outage(ctx context.Context, err error) {
-	s.down.Add(1)
-	now, last := time.Now().UnixNano(), s.logged.Load()
-	if s.Logger == nil || now-last < int64(10*time.Second) || !s.logged.CompareAndSwap(last, now) {
-		return
-	}
-	mode := "closed"
-	if s.FailOpen {
-		mode = "open"
-	}
-	s.Logger.WarnContext(ctx, "concurrency limits unavailable", "limit", "concurrency", "failing", mode, "error", err)
-}
-
 // tier returns the tenant's tier.
 func (s *Slots) tier(ctx context.Context, tenantID string) (limits.Tier, error) {
 	t, err := s.Tenants.GetTenant(ctx, tenantID)
@@ -167,6 +153,3 @@ func (s *Slots) tier(ctx context.Context, tenantID string) (limits.Tier, error) 
 	}
 	return tier, nil
 }
-
-// Unavailable counts the slot decisions the Semaphore's store could not make, for metrics.
-func (s *Slots) Unavailable() int64 { return s.down.Load() }

@@ -45,7 +45,7 @@ func (s *Server) admitBudget(ctx context.Context, tenantID string) error {
 	}
 	if err != nil {
 		if errors.Is(err, limits.ErrUnavailable) {
-			return s.limitFailed(ctx, "budgets", s.cfg.Budgets.FailOpen, err)
+			return s.limitFailed(ctx, limits.LimitBudgets, s.cfg.Budgets.FailOpen, err)
 		}
 		return fmt.Errorf("budget: %w", err)
 	}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/agentic-run/agentic/agents"
@@ -25,15 +23,15 @@ type RateLimits struct {
 	Tiers limits.Tiers
 	// RequestsFailOpen and ExecutionsFailOpen choose, for each limit, what happens when the
 	// Window's store is unavailable: admit (true) or answer 503 (false). Either way the event
-	// is counted (Server.LimitsUnavailable) and logged, at most once per 10 seconds.
+	// is counted and logged by Config.Outages.
 	RequestsFailOpen   bool
 	ExecutionsFailOpen bool
 }
 
 // The limits' names in logs and counters.
 const (
-	limitRequests   = "requests"
-	limitExecutions = "executions"
+	limitRequests   = limits.LimitRequests
+	limitExecutions = limits.LimitExecutions
 )
 
 // tenantTTL bounds how long a tenant's tier stays cached in the process when no invalidation
@@ -131,15 +129,7 @@ func (s *Server) limitFailed(ctx context.Context, limit string, open bool, err e
 	if !errors.Is(err, limits.ErrUnavailable) {
 		return fmt.Errorf("rate limit %s: %w", limit, err)
 	}
-	s.limitsDown.Add(1)
-	mode := "closed"
-	if open {
-		mode = "open"
-	}
-	if s.limitsLog.allow(time.Now()) {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "rate limits unavailable",
-			slog.String("limit", limit), slog.String("failing", mode), slog.String("error", err.Error()))
-	}
+	s.cfg.Outages.Record(ctx, limit, open, err)
 	if open {
 		return nil
 	}
@@ -147,18 +137,6 @@ func (s *Server) limitFailed(ctx context.Context, limit string, open bool, err e
 	p.retryAfter = 1
 	p.cause = err
 	return p
-}
-
-// LimitsUnavailable counts the decisions a limiter's store could not make (failed open or
-// closed), for metrics.
-func (s *Server) LimitsUnavailable() int64 { return s.limitsDown.Load() }
-
-// everyTen lets one event through every 10 seconds: a log line per outage, not per request.
-type everyTen struct{ last atomic.Int64 }
-
-func (e *everyTen) allow(now time.Time) bool {
-	last := e.last.Load()
-	return now.UnixNano()-last >= int64(10*time.Second) && e.last.CompareAndSwap(last, now.UnixNano())
 }
 
 // tier returns the tenant's tier limits through an in-process cache; an unknown tier name

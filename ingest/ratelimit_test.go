@@ -155,9 +155,12 @@ func TestRateLimitsWhenRedisIsDown(t *testing.T) {
 	t.Cleanup(func() { _ = down.Close() })
 	for _, open := range []bool{true, false} {
 		t.Run(map[bool]string{true: "open", false: "closed"}[open], func(t *testing.T) {
+			var outages *limits.Outages
 			e := newEnv(t, func(c *ingest.Config) {
 				c.RateLimits = ingest.RateLimits{Window: limits.NewRedisWindow(down, "down"),
 					RequestsFailOpen: open, ExecutionsFailOpen: open}
+				outages = &limits.Outages{Logger: c.Logger}
+				c.Outages = outages
 			})
 			_, key := e.tenantOfTier(t, "free")
 			r := e.do(t, req{method: "GET", path: "/v1/agents", token: key})
@@ -170,11 +173,11 @@ func TestRateLimitsWhenRedisIsDown(t *testing.T) {
 				r.problem(t, http.StatusServiceUnavailable, "unavailable")
 				require.Equal(t, "1", r.header.Get("Retry-After"))
 			}
-			require.Positive(t, e.srv.LimitsUnavailable())
+			require.Positive(t, outages.Count(limits.LimitRequests))
 			logs := e.logs.String()
-			require.Contains(t, logs, `"msg":"rate limits unavailable"`)
+			require.Contains(t, logs, `"msg":"limits unavailable"`)
 			require.Contains(t, logs, `"failing":"`+map[bool]string{true: "open", false: "closed"}[open]+`"`)
-			require.Equal(t, 1, strings.Count(logs, "rate limits unavailable"), "one log line per outage, not per request")
+			require.Equal(t, 1, strings.Count(logs, `"limit":"requests"`), "one log line per outage, not per request")
 		})
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/agentic-run/agentic/agents"
@@ -77,6 +76,11 @@ type Config struct {
 	Version string
 	// Logger receives request logs and the causes of 500s (default: discarded).
 	Logger *slog.Logger
+	// Outages counts and logs the limit decisions (rate limits, budgets) that could not be
+	// made while their store was down (default: one of its own, logging to Logger).
+	Outages *limits.Outages
+	// Metrics, when set, is served as GET /metrics (Prometheus text).
+	Metrics http.Handler
 	// Now is the clock for stored timestamps (default time.Now).
 	Now func() time.Time
 
@@ -150,6 +154,9 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if c.Outages == nil {
+		c.Outages = &limits.Outages{Logger: c.Logger}
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -166,10 +173,8 @@ type Server struct {
 	keys      *localKeys
 	tenants   *localTenants
 
-	limitsDown atomic.Int64 // rate-limit decisions the store could not make
-	limitsLog  everyTen
-	agents     agentDocs
-	openapi    []byte
+	agents  agentDocs
+	openapi []byte
 }
 
 // New validates cfg and returns a Server.
@@ -214,6 +219,12 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 // ways).
 func (s *Server) register() {
 	s.route("GET /health", s.public(s.health))
+	if s.cfg.Metrics != nil {
+		s.route("GET /metrics", s.public(func(w http.ResponseWriter, r *http.Request) error {
+			s.cfg.Metrics.ServeHTTP(w, r)
+			return nil
+		}))
+	}
 	s.route("GET /health/live", s.public(s.health))
 	s.route("GET /health/ready", s.public(s.ready))
 	s.route("GET /openapi.json", s.public(s.openAPI))

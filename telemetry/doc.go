@@ -1,7 +1,8 @@
-// Package telemetry holds the observability plumbing every process shares. Today that is the
-// structured logger: [NewLogger] builds the JSON *slog.Logger that cmd/ingest, cmd/worker,
+// Package telemetry holds the observability plumbing every process shares: the structured
+// logger — [NewLogger] builds the JSON *slog.Logger that cmd/ingest, cmd/worker,
 // cmd/scheduler and `agentic dev` create once in main and inject everywhere else, and
-// [Redact] is the slog.Handler wrapper inside it that keeps secrets out of the logs.
+// [Redact] is the slog.Handler wrapper inside it that keeps secrets out of the logs — and
+// [Metrics], the process's OpenTelemetry meters served as Prometheus text on /metrics.
 //
 // The design guarantee "secrets never leak" rests on two layers: API keys are hashed and
 // provider keys are read from the environment, files or Vault, and this package makes sure

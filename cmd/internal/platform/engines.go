@@ -12,12 +12,15 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/health"
 	"github.com/agentic-run/agentic/limits"
 	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/store/postgres"
+	"github.com/agentic-run/agentic/telemetry"
 )
 
 // Engines are the connections one process holds.
@@ -35,6 +38,40 @@ type Engines struct {
 
 	ledgerOnce sync.Once
 	ledger     limits.Budget
+
+	obsOnce sync.Once
+	metrics *telemetry.Metrics
+	outages *limits.Outages
+	obsErr  error
+}
+
+// Observability returns the metrics and the limit outages every role of this process
+// shares, so that agentic dev's one /metrics shows them all.
+func (e *Engines) Observability(log *slog.Logger) (*telemetry.Metrics, *limits.Outages, error) {
+	e.obsOnce.Do(func() {
+		e.outages = &limits.Outages{Logger: log}
+		if e.metrics, e.obsErr = telemetry.NewMetrics(); e.obsErr == nil {
+			e.obsErr = observeOutages(e.metrics.Meter("github.com/agentic-run/agentic/limits"), e.outages)
+		}
+	})
+	return e.metrics, e.outages, e.obsErr
+}
+
+// observeOutages exports the outages' counts as agentic.limits.unavailable.
+func observeOutages(m metric.Meter, o *limits.Outages) error {
+	_, err := m.Int64ObservableCounter("agentic.limits.unavailable",
+		metric.WithDescription("Limit decisions that could not be made because the limit's store was unavailable, "+
+			"by limit and by how they failed (open: let through; closed: refused, or left queued)."),
+		metric.WithInt64Callback(func(_ context.Context, obs metric.Int64Observer) error {
+			o.Each(func(limit, failing string, n int64) {
+				obs.Observe(n, metric.WithAttributes(attribute.String("limit", limit), attribute.String("failing", failing)))
+			})
+			return nil
+		}))
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	return nil
 }
 
 // BudgetLedger is the budget ledger every role of this process shares: on Redis when there

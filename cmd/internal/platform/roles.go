@@ -68,6 +68,10 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	if err != nil {
 		return err
 	}
+	metrics, outages, err := e.Observability(log)
+	if err != nil {
+		return err
+	}
 	srv, err := ingest.New(ingest.Config{
 		Store:         e.Store,
 		Agents:        catalog,
@@ -85,6 +89,8 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		ReadyChecks: checks,
 		Version:     Version,
 		Logger:      log,
+		Outages:     outages,
+		Metrics:     metrics.Handler(),
 	})
 	if err != nil {
 		return err
@@ -125,10 +131,14 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		sem = limits.NewRedisSemaphore(e.Redis, c.Prefix)
 	}
 	tenants := &handlers.TenantCache{Store: e.Store} // tiers and budgets, for the limits
+	_, outages, err := e.Observability(log)
+	if err != nil {
+		return err
+	}
 	slots := &handlers.Slots{Semaphore: sem, Tiers: c.Tiers, Tenants: tenants, Lease: c.AckWait,
-		FailOpen: c.FailOpen["concurrency"], Logger: log}
+		FailOpen: c.FailOpen["concurrency"], Outages: outages}
 	budgets := &handlers.Budgets{Ledger: e.BudgetLedger(c.Prefix), Tenants: tenants, Usage: e.Store,
-		FailOpen: c.FailOpen["budgets"], Logger: log}
+		FailOpen: c.FailOpen["budgets"], Outages: outages, Logger: log}
 	tasks, err := handlers.NewTasks(handlers.TasksConfig{
 		Budgets:  budgets,
 		Store:    e.Store,
@@ -236,8 +246,13 @@ func serveHealth(ctx context.Context, c Config, e *Engines, log *slog.Logger, li
 		<-ctx.Done()
 		return nil
 	}
+	metrics, _, err := e.Observability(log)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	health.Register(mux, e.Checks())
+	mux.Handle("GET /metrics", metrics.Handler())
 	h := withPprof(c, mux)
 	ln, err := net.Listen("tcp", c.MetricsAddr)
 	if err != nil {
