@@ -4,6 +4,12 @@
 // maps its returned value (nil, Snooze, RetryAfter, Cancel, error) onto the JetStream
 // message, so the handlers speak only in outcomes.
 //
+// The tenants' limits live here too, on the worker's side: Slots is the events.Admitter and
+// share of the task Runner's fair dispatch (a tenant's tier concurrency across workers, and
+// its weight), Budgets reserves each model call's worst case against the tenant's monthly
+// budget, and TenantCache keeps the tiers and budgets they read, dropped on a bus
+// invalidation.
+//
 // Execution is at least once: a message may be delivered twice, and a worker may die mid-
 // task. What the handlers guarantee on top of that is that results are exactly once: the
 // store writes a task's terminal state, usage and cost once (FinishTask), a live lease keeps
