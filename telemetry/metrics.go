@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
@@ -12,7 +13,8 @@ import (
 )
 
 // Metrics is one process's OpenTelemetry meter provider, read by a Prometheus exporter into
-// a registry of its own and served as Prometheus text by Handler (GET /metrics).
+// a registry of its own, with the Go runtime's and the process's own collectors beside it,
+// and served as Prometheus text by Handler (GET /metrics).
 // Instrument names follow OpenTelemetry ("agentic.limits.unavailable"); Prometheus sees them
 // with underscores and the usual suffixes (agentic_limits_unavailable_total).
 type Metrics struct {
@@ -23,6 +25,7 @@ type Metrics struct {
 // NewMetrics returns a process's Metrics.
 func NewMetrics() (*Metrics, error) {
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo(), otelprom.WithoutTargetInfo())
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
