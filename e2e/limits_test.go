@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"sort"
 	"strconv"
 	"sync"
 	"syscall"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/agentic-run/agentic/agents"
 	"github.com/agentic-run/agentic/client"
+	"github.com/agentic-run/agentic/internal/overlap"
 	"github.com/agentic-run/agentic/llm"
 	"github.com/agentic-run/agentic/store"
 )
@@ -67,31 +67,6 @@ func limitsTenant(t *testing.T, ingest *proc, tier string, budgetUSD *float64) (
 	var key client.APIKey
 	require.Equal(t, http.StatusCreated, admin.do("POST", "/v1/admin/tenants/"+ten.ID+"/api-keys", nil, &key))
 	return ten, key.Key
-}
-
-// maxOverlap is the largest number of the tasks' [started, finished) intervals sharing an
-// instant.
-func maxOverlap(tasks []client.Task) int {
-	type edge struct {
-		at    time.Time
-		delta int
-	}
-	var edges []edge
-	for _, t := range tasks {
-		edges = append(edges, edge{*t.StartedAt, 1}, edge{*t.FinishedAt, -1})
-	}
-	sort.Slice(edges, func(i, j int) bool {
-		if edges[i].at.Equal(edges[j].at) {
-			return edges[i].delta < edges[j].delta // an end before a start at the same instant
-		}
-		return edges[i].at.Before(edges[j].at)
-	})
-	n, best := 0, 0
-	for _, e := range edges {
-		n += e.delta
-		best = max(best, n)
-	}
-	return best
 }
 
 // Two ingest and three worker processes: a basic tenant's tasks never run more than 3 at
@@ -159,7 +134,7 @@ func TestConcurrencyAcrossWorkerProcesses(t *testing.T) {
 	}
 	// 12 tasks of 300ms, 3 at a time, after the slots and the killed tasks came back (~2s).
 	require.Less(t, last.Sub(killed), 10*time.Second, "the slots did not come back")
-	require.Equal(t, 3, maxOverlap(done), "at most 3 at once across the workers, and 3 were used")
+	require.Equal(t, 3, overlap.Max(done, func(t client.Task) (time.Time, time.Time) { return *t.StartedAt, *t.FinishedAt }), "at most 3 at once across the workers, and 3 were used")
 }
 
 // 50 tasks submitted at once through two ingest processes, run by three workers, against a

@@ -27,22 +27,11 @@ func tenantTask(tenant string, i int) *store.Task {
 // publishBacklog stores count tasks of a tenant, waiting for every ack, without wake notices.
 func publishBacklog(t testing.TB, js jetstream.JetStream, n events.Names, tenant string, count int) {
 	t.Helper()
-	pub := events.NewPublisher(js, n)
-	futures := make([]jetstream.PubAckFuture, 0, count)
-	for i := range count {
-		f, err := pub.PublishTaskAsync(tenantTask(tenant, i))
-		require.NoError(t, err)
-		futures = append(futures, f)
+	tasks := make([]*store.Task, count)
+	for i := range tasks {
+		tasks[i] = tenantTask(tenant, i)
 	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			t.Fatal(err)
-		case <-time.After(30 * time.Second):
-			t.Fatal("publish ack timed out")
-		}
-	}
+	publishAll(t, js, n, tasks)
 }
 
 // startFair starts a fair-dispatch Runner on n's tasks stream, stopped when the test ends.

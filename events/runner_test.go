@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/internal/natstest"
+	"github.com/agentic-run/agentic/store"
 )
 
 // testLogger writes the Runner's logs to the test's log.
@@ -66,10 +67,21 @@ func startRunner(t testing.TB, js jetstream.JetStream, n events.Names, cfg event
 
 func publishTasks(t testing.TB, js jetstream.JetStream, n events.Names, count int) {
 	t.Helper()
+	tasks := make([]*store.Task, count)
+	for i := range tasks {
+		tasks[i] = newTask(fmt.Sprintf("tsk_%06d", i))
+	}
+	publishAll(t, js, n, tasks)
+}
+
+// publishAll stores the tasks' messages, many in flight, and waits for every ack; it sends
+// no wake notices.
+func publishAll(t testing.TB, js jetstream.JetStream, n events.Names, tasks []*store.Task) {
+	t.Helper()
 	pub := events.NewPublisher(js, n)
-	futures := make([]jetstream.PubAckFuture, 0, count)
-	for i := range count {
-		f, err := pub.PublishTaskAsync(newTask(fmt.Sprintf("tsk_%06d", i)))
+	futures := make([]jetstream.PubAckFuture, 0, len(tasks))
+	for _, task := range tasks {
+		f, err := pub.PublishTaskAsync(task)
 		require.NoError(t, err)
 		futures = append(futures, f)
 	}

@@ -2,42 +2,18 @@ package handlers_test
 
 import (
 	"context"
-	"sort"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentic-run/agentic/handlers"
+	"github.com/agentic-run/agentic/internal/overlap"
 	"github.com/agentic-run/agentic/internal/redistest"
 	"github.com/agentic-run/agentic/limits"
 	"github.com/agentic-run/agentic/llm"
 	"github.com/agentic-run/agentic/store"
 )
-
-// maxOverlap is the largest number of [start, end) intervals that share an instant.
-func maxOverlap(tasks []*store.Task) int {
-	type edge struct {
-		at    time.Time
-		delta int
-	}
-	var edges []edge
-	for _, t := range tasks {
-		edges = append(edges, edge{*t.StartedAt, 1}, edge{*t.FinishedAt, -1})
-	}
-	sort.Slice(edges, func(i, j int) bool {
-		if edges[i].at.Equal(edges[j].at) {
-			return edges[i].delta < edges[j].delta // an end before a start at the same instant
-		}
-		return edges[i].at.Before(edges[j].at)
-	})
-	n, best := 0, 0
-	for _, e := range edges {
-		n += e.delta
-		best = max(best, n)
-	}
-	return best
-}
 
 // slotsFor gives a worker its own Redis connection to the tenants' shared semaphores.
 func (h *harness) slotsFor(prefix string) *handlers.Slots {
@@ -68,7 +44,7 @@ func TestBasicTenantRunsAtMostThreeAtOnce(t *testing.T) {
 		require.Equal(t, 1, tk.Attempts, "waiting for a slot charged an attempt of %s", id)
 		done = append(done, tk)
 	}
-	require.Equal(t, 3, maxOverlap(done), "at most 3 at once, and 3 were used")
+	require.Equal(t, 3, overlap.Max(done, ranFor), "at most 3 at once, and 3 were used")
 	// Slots are taken before a task is fetched: none was fetched and put back.
 	c, err := h.js.Consumer(context.Background(), h.names.TasksStream(), h.names.TaskConsumer(h.tenant.ID))
 	require.NoError(t, err)
@@ -102,5 +78,8 @@ func TestDeadWorkersSlotsComeBack(t *testing.T) {
 	require.Less(t, tk.FinishedAt.Sub(held), lease+2*time.Second, "the slots came back within the lease")
 	require.Equal(t, 1, tk.Attempts)
 }
+
+// ranFor is a task's run: from its start to its end.
+func ranFor(t *store.Task) (time.Time, time.Time) { return *t.StartedAt, *t.FinishedAt }
 
 func ptr[T any](v T) *T { return &v }
