@@ -123,8 +123,10 @@ type dispatcher struct {
 type fairState struct {
 	share   Share
 	shared  time.Time // when share was asked
-	running int       // messages of the tenant held by this Runner
+	running int       // messages of the tenant held by this Runner, or reserved for a grant
 	cons    jetstream.Consumer
+	seen    time.Time // when a poll last found its messages, or it had some here
+	idle    bool      // fair was told it has nothing queued, and nothing came since
 }
 
 func newDispatcher(ctx context.Context, r *Runner) (*dispatcher, error) {
@@ -262,16 +264,29 @@ func (d *dispatcher) poll(ctx context.Context) {
 			counts[tenant] = int(n)
 		}
 	}
+	// A known tenant without messages is told idle once, and forgotten (with its consumer,
+	// which the server removes too) once it has been quiet for Inactive.
+	now := time.Now()
+	var idle, gone []string
 	d.mu.Lock()
-	known := make([]string, 0, len(d.tenants))
-	for tenant := range d.tenants {
-		if _, ok := counts[tenant]; !ok {
-			known = append(known, tenant)
+	for tenant, t := range d.tenants {
+		switch _, queued := counts[tenant]; {
+		case queued || t.running > 0:
+			t.seen, t.idle = now, false
+		case now.Sub(t.seen) >= d.cfg.Inactive:
+			delete(d.tenants, tenant)
+			gone = append(gone, tenant)
+		case !t.idle:
+			t.idle = true
+			idle = append(idle, tenant)
 		}
 	}
 	d.mu.Unlock()
-	for _, tenant := range known {
-		counts[tenant] = 0
+	for _, tenant := range gone {
+		d.fair.Remove(tenant)
+	}
+	for _, tenant := range idle {
+		d.update(ctx, tenant, 0, false)
 	}
 	for tenant, n := range counts {
 		d.update(ctx, tenant, n, true)
@@ -287,6 +302,13 @@ func (d *dispatcher) takeWakes(ctx context.Context) {
 	}
 	woken := d.woken
 	d.woken = make(map[string]int, len(woken))
+	d.mu.Unlock()
+	d.mu.Lock()
+	for tenant := range woken {
+		if t := d.tenants[tenant]; t != nil {
+			t.idle = false
+		}
+	}
 	d.mu.Unlock()
 	for tenant, n := range woken {
 		if !d.fair.Arrived(tenant, n) {
@@ -312,7 +334,7 @@ func (d *dispatcher) update(ctx context.Context, tenant string, queued int, refr
 		}
 		d.mu.Lock()
 		if t = d.tenants[tenant]; t == nil {
-			t = &fairState{}
+			t = &fairState{seen: time.Now()}
 			d.tenants[tenant] = t
 		}
 		t.share, t.shared = share, time.Now()

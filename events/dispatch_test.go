@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -267,6 +268,24 @@ func TestFairDispatchRecreatesAGoneConsumer(t *testing.T) {
 	require.NoError(t, pub.PublishTask(context.Background(), tenantTask("ten_a", 1)))
 	require.Eventually(t, func() bool { return s.count() == 2 }, 5*time.Second, 5*time.Millisecond)
 	require.Eventually(t, func() bool { return streamMsgs(t, js, n.TasksStream()) == 0 }, 5*time.Second, 5*time.Millisecond)
+}
+
+// A tenant quiet for Inactive is forgotten, and its consumer removed by the server; its next
+// task brings both back.
+func TestFairDispatchForgetsQuietTenants(t *testing.T) {
+	t.Parallel()
+	js, n := natstest.Setup(t, nil)
+	s := newStarted()
+	startFair(t, js, events.FairConfig{Names: n, Poll: 20 * time.Millisecond, Inactive: 300 * time.Millisecond}, 2, s.handler(0))
+	pub := events.NewPublisher(js, n)
+	require.NoError(t, pub.PublishTask(context.Background(), tenantTask("ten_a", 0)))
+	require.Eventually(t, func() bool { return s.count() == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool {
+		_, err := js.Consumer(context.Background(), n.TasksStream(), n.TaskConsumer("ten_a"))
+		return errors.Is(err, jetstream.ErrConsumerNotFound)
+	}, 10*time.Second, 50*time.Millisecond, "the server keeps an inactive consumer")
+	require.NoError(t, pub.PublishTask(context.Background(), tenantTask("ten_a", 1)))
+	require.Eventually(t, func() bool { return s.count() == 2 }, 5*time.Second, 5*time.Millisecond)
 }
 
 // Stopping a Runner mid-backlog loses nothing: what did not run stays in the stream, and
