@@ -180,7 +180,7 @@ func connectDev(ctx context.Context, c Config, log *slog.Logger) (*Engines, erro
 		e.Close()
 		return nil, err
 	}
-	if err := e.connectRedis(ctx, c); err != nil {
+	if err := e.connectRedis(ctx, c, log); err != nil {
 		e.Close()
 		return nil, err
 	}

@@ -111,7 +111,7 @@ func Connect(ctx context.Context, c Config, log *slog.Logger, name string) (*Eng
 		e.Close()
 		return nil, err
 	}
-	if err := e.connectRedis(ctx, c); err != nil {
+	if err := e.connectRedis(ctx, c, log); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -150,11 +150,21 @@ func (e *Engines) connectBus(ctx context.Context, c Config, log *slog.Logger, na
 	return nil
 }
 
+// redisLogger sends go-redis's own log lines (a failing dial, a pool retry) to the process's
+// logger at debug level, redacted and as JSON like every other line, instead of stderr: the
+// limits' outages are reported once each by limits.Outages.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
 // connectRedis connects to Redis when REDIS_URL is set.
-func (e *Engines) connectRedis(ctx context.Context, c Config) error {
+func (e *Engines) connectRedis(ctx context.Context, c Config, log *slog.Logger) error {
 	if c.RedisURL == "" {
 		return nil
 	}
+	redis.SetLogger(redisLogger{log})
 	opts, err := redis.ParseURL(c.RedisURL)
 	if err != nil {
 		return errors.New("REDIS_URL: not a valid redis URL")
