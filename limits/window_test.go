@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,32 +33,10 @@ func TestRedisWindow(t *testing.T) {
 	})
 }
 
-// windowClock is a settable clock for the in-process window.
-type windowClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newWindowClock() *windowClock {
-	return &windowClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *windowClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *windowClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestMemoryWindowRetryAfterIsExact(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	clock := newWindowClock()
+	clock := newFakeClock()
 	w := limits.NewMemoryWindow(clock.Now)
 	allow := func() limits.Decision {
 		t.Helper()
@@ -87,7 +64,7 @@ func TestMemoryWindowRetryAfterIsExact(t *testing.T) {
 func TestMemoryWindowDropsIdleKeys(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	clock := newWindowClock()
+	clock := newFakeClock()
 	w := limits.NewMemoryWindow(clock.Now)
 	const tenants = 1000
 	for i := range tenants {
@@ -154,7 +131,7 @@ func TestMemoryWindowMatchesModel(t *testing.T) {
 	ctx := t.Context()
 
 	for trial := range 300 {
-		clock := newWindowClock()
+		clock := newFakeClock()
 		w := limits.NewMemoryWindow(clock.Now)
 		unit := []time.Duration{time.Nanosecond, time.Microsecond, time.Millisecond, time.Second}[rng.IntN(4)]
 		type key struct {
@@ -196,7 +173,7 @@ func TestMemoryWindowMatchesModel(t *testing.T) {
 			got, err := w.Allow(ctx, k.name, limit, k.window)
 			require.NoError(t, err)
 			require.Equal(t, want, got, "seed %d trial %d step %d: %s limit %d window %v at +%v",
-				seed, trial, step, k.name, limit, k.window, now.Sub(newWindowClock().now))
+				seed, trial, step, k.name, limit, k.window, now.Sub(newFakeClock().now))
 			k.lastRet = got.RetryAfter
 		}
 	}
