@@ -109,9 +109,10 @@ type dispatcher struct {
 	wake   *nats.Subscription
 	log    *slog.Logger
 
-	signal chan struct{} // a wake notice or a finished task; buffered 1
-	grants chan struct{} // a token per grant being admitted and fetched
-	wg     sync.WaitGroup
+	signal      chan struct{} // a wake notice or a finished task; buffered 1
+	pollFailing bool          // the last poll failed (logged once per outage); the loop's own
+	grants      chan struct{} // a token per grant being admitted and fetched
+	wg          sync.WaitGroup
 
 	mu      sync.Mutex
 	busy    int                   // handlers running or about to run a fetched message
@@ -253,10 +254,15 @@ func (d *dispatcher) poll(ctx context.Context) {
 	defer cancel()
 	info, err := d.stream.Info(ctx, jetstream.WithSubjectFilter(d.cfg.Names.TaskFilter()))
 	if err != nil {
-		if ctx.Err() == nil {
-			d.log.WarnContext(ctx, "fair dispatch: read queue depths", slog.String("error", err.Error()))
+		if ctx.Err() == nil && !d.pollFailing {
+			d.log.WarnContext(ctx, "fair dispatch: cannot read queue depths", slog.String("error", err.Error()))
 		}
+		d.pollFailing = true
 		return
+	}
+	if d.pollFailing {
+		d.log.InfoContext(ctx, "fair dispatch: queue depths readable again")
+		d.pollFailing = false
 	}
 	counts := make(map[string]int, len(info.State.Subjects))
 	for subject, n := range info.State.Subjects {
