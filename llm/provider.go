@@ -82,6 +82,10 @@ type Model struct {
 	// Capabilities lists what the model can do beyond plain chat: "json", "tools",
 	// "vision", "code". The router may require one.
 	Capabilities []string
+	// Fallbacks names the models to try, in order, when this one cannot answer (its circuit
+	// is open, its provider is down); each must be in the registry, and no chain may lead
+	// back to a model already in it.
+	Fallbacks []string
 }
 
 // Cost returns the cost in micro-dollars of a call's tokens.
