@@ -27,6 +27,10 @@ type Task struct {
 	StartedAt  *time.Time        `json:"started_at"`
 	FinishedAt *time.Time        `json:"finished_at"`
 	TraceID    string            `json:"trace_id"`
+	// Routing is how the router chose the model: the estimated complexity, the quality
+	// floor, and every model considered with why it was dropped. null until the task ends,
+	// and for a task that ended before the router ran.
+	Routing json.RawMessage `json:"routing"`
 }
 
 // Terminal reports whether the task has ended.

@@ -32,6 +32,7 @@ func (t *Task) API() client.Task {
 		StartedAt:  utc(t.StartedAt),
 		FinishedAt: utc(t.FinishedAt),
 		TraceID:    t.TraceID,
+		Routing:    t.Routing,
 		Usage: client.Usage{
 			InputTokens:  t.InputTokens,
 			OutputTokens: t.OutputTokens,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -20,6 +21,9 @@ var (
 	ErrConflict = errors.New("store: conflict")
 	// ErrInvalidCursor: ListTasks was given a cursor it did not issue.
 	ErrInvalidCursor = errors.New("store: invalid cursor")
+	// ErrInvalidCall: FinishTask or RecordCalls was given a call without its attempt or
+	// sequence number, or routing that is not JSON (see CheckResult).
+	ErrInvalidCall = errors.New("store: invalid call record")
 )
 
 // Status is a task's lifecycle state.
@@ -136,6 +140,10 @@ type Task struct {
 	StartedAt   *time.Time
 	FinishedAt  *time.Time
 	PublishedAt *time.Time
+
+	// Routing is how the router chose the model (a JSON object), written by FinishTask; nil
+	// until then, and for a task that ended without routing.
+	Routing json.RawMessage
 }
 
 // Result is what a worker writes when a task ends.
@@ -149,6 +157,51 @@ type Result struct {
 	OutputTokens int64
 	CostMicros   int64
 	FinishedAt   time.Time
+
+	// Routing is the router's decision, stored on the task (a JSON object; nil = none).
+	Routing json.RawMessage
+	// Calls are the model calls of the finishing attempt. FinishTask records them in the
+	// statement (or transaction) that makes the task terminal, so they are stored exactly
+	// once with it; a FinishTask that does not apply records none. Each call's TaskID and
+	// TenantID are taken from the task; Attempt and Seq must be set (see LLMCall).
+	Calls []LLMCall
+}
+
+// LLMCall is one call to a model (or one skipped because its circuit was open), as usage keeps it.
+type LLMCall struct {
+	TaskID, TenantID string
+	// Attempt is the task's attempt the call belongs to: Task.Attempts as StartTask returned
+	// it for the run that made the call (1 or more).
+	Attempt int
+	// Seq is its order within the attempt, from 1. (TaskID, Attempt, Seq) identifies a call:
+	// recording it again is a no-op.
+	Seq                                   int
+	Provider, Model                       string
+	InputTokens, OutputTokens, CostMicros int64
+	LatencyMS                             int64
+	Outcome                               string // ok | rate_limited | error | invalid | auth | circuit_open | canceled
+	Error                                 string // "" when ok
+	At                                    time.Time
+}
+
+// CheckResult reports whether r's routing and calls can be stored: the routing, when set, is
+// valid JSON and every call has an Attempt and Seq of at least 1. Stores check it before
+// writing, so a malformed record fails the call, not a statement it shares with others.
+func CheckResult(r Result) error {
+	if len(r.Routing) > 0 && !json.Valid(r.Routing) {
+		return fmt.Errorf("%w: routing is not valid JSON", ErrInvalidCall)
+	}
+	return CheckCalls(r.Calls)
+}
+
+// CheckCalls reports whether every call has an Attempt and Seq of at least 1.
+func CheckCalls(calls []LLMCall) error {
+	for _, c := range calls {
+		if c.Attempt < 1 || c.Seq < 1 {
+			return fmt.Errorf("%w: call of task %s with attempt %d, seq %d (both start at 1)", ErrInvalidCall, c.TaskID, c.Attempt, c.Seq)
+		}
+	}
+	return nil
 }
 
 // TaskFilter selects a tenant's tasks for listing. Results are newest first.
@@ -229,9 +282,21 @@ type Store interface {
 	// ReleaseTask moves a running task back to queued, clears its lease and takes back the
 	// attempt StartTask counted (graceful shutdown, no slot free). ErrTaskFinished if terminal.
 	ReleaseTask(ctx context.Context, id string) error
-	// FinishTask writes the terminal state, usage and cost exactly once: applied is false (and
-	// the stored task is returned unchanged) when the task was already terminal.
+	// FinishTask writes the terminal state, usage, cost, routing and the attempt's calls
+	// (r.Calls) exactly once: applied is false (the stored task is returned unchanged and no
+	// call is recorded) when the task was already terminal. A call already recorded by
+	// RecordCalls is left as it is. ErrInvalidCall if CheckResult refuses r.
 	FinishTask(ctx context.Context, id string, r Result) (task *Task, applied bool, err error)
+	// RecordCalls stores the model calls of an attempt that ends in a retry (a finishing
+	// attempt's go with FinishTask). It is idempotent on (TaskID, Attempt, Seq): a call
+	// already stored is left as it is, so a redelivered attempt does not duplicate its calls.
+	// No calls is a no-op; a call of an unknown task is ErrNotFound, and ErrInvalidCall if
+	// CheckCalls refuses them.
+	RecordCalls(ctx context.Context, calls []LLMCall) error
+	// ListCalls returns the tenant's model calls of one task, ordered by attempt and seq: an
+	// empty list for a task without calls, an unknown task or another tenant's.
+	ListCalls(ctx context.Context, tenantID, taskID string) ([]LLMCall, error)
+
 	// CancelTask cancels the tenant's task: a queued one becomes canceled at once (applied
 	// true); a running one gets CancelRequested set and stays running (the worker ends it).
 	// ErrTaskFinished if already terminal, ErrNotFound if unknown.

@@ -7,9 +7,10 @@
 //
 // The hot paths are single statements: CreateTask is one INSERT (with an Idempotency-Key, one
 // INSERT … ON CONFLICT that claims the key, race-safe); StartTask, Heartbeat and ReleaseTask
-// are one conditional UPDATE each; FinishTask updates the task and inserts its usage record in
-// one statement, guarded by "status is not terminal", so a terminal state and its usage are
-// written exactly once however many workers race. A second query runs only on a miss, to tell
+// are one conditional UPDATE each; FinishTask updates the task (its routing too) and inserts
+// its usage record and the attempt's model calls (llm_calls) in one statement, guarded by
+// "status is not terminal", so a terminal state, its usage and its calls are written exactly
+// once however many workers race. A second query runs only on a miss, to tell
 // the caller why. Listing is keyset-paginated on (created_at, id) and served by indexes. A
 // metadata filter is served by task_metadata, one row per pair written by the submit's own
 // statement, whose btree row-level security can use (a GIN index on the jsonb could not:

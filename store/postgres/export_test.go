@@ -15,6 +15,9 @@ var ListQuery = listQuery
 // UnpublishedSQL is Unpublished's query, for the plan tests.
 const UnpublishedSQL = unpublishedSQL
 
+// ListCallsSQL is ListCalls' query (task id, tenant id), for the plan tests.
+const ListCallsSQL = listCallsSQL
+
 // Batches reports how many multi-statement group commits the store has flushed.
 func Batches(s *Store) int64 { return s.batch.batches.Load() }
 

@@ -60,8 +60,8 @@ func TestMigrateConcurrentlyAndTwice(t *testing.T) {
 		tables = append(tables, name)
 	}
 	require.NoError(t, rows.Err())
-	require.Equal(t, []string{"api_keys", "goose_db_version", "idempotency_keys", "task_metadata", "tasks", "tenants",
-		"usage_records", "webhook_deliveries"}, tables, "everything lands in the search_path's schema")
+	require.Equal(t, []string{"api_keys", "goose_db_version", "idempotency_keys", "llm_calls", "task_metadata", "tasks",
+		"tenants", "usage_records", "webhook_deliveries"}, tables, "everything lands in the search_path's schema")
 }
 
 func TestURLSharesSchemaAcrossProcesses(t *testing.T) {
@@ -145,7 +145,10 @@ func TestQueriesUseIndexes(t *testing.T) {
 		FROM generate_series(1, 20000) g`)
 	pgtest.Exec(t, pool, `INSERT INTO task_metadata (tenant_id, key, value, created_at, task_id)
 		SELECT t.tenant_id, m.key, m.value, t.created_at, t.id FROM tasks t, jsonb_each_text(t.metadata) m`)
-	pgtest.Exec(t, pool, `ANALYZE tasks, task_metadata`)
+	pgtest.Exec(t, pool, `INSERT INTO llm_calls (tenant_id, task_id, attempt, seq, provider, model, outcome, created_at)
+		SELECT t.tenant_id, t.id, 1, seq, 'openai', 'gpt-4o', 'ok', t.created_at
+		FROM tasks t, generate_series(1, 2) seq`)
+	pgtest.Exec(t, pool, `ANALYZE tasks, task_metadata, llm_calls`)
 
 	s := postgres.New(pool)
 	// Plans as the store runs the statements: tenant queries under row-level security.
@@ -184,6 +187,11 @@ func TestQueriesUseIndexes(t *testing.T) {
 
 	p = plan("", postgres.UnpublishedSQL, time.Now(), 100)
 	require.Contains(t, p, "tasks_queued_idx", p)
+
+	// A task's model calls, as its tenant reads them: the primary key gives rows and order.
+	p = plan("ten_3", postgres.ListCallsSQL, "tsk_000042", "ten_3")
+	require.Contains(t, p, "llm_calls_pkey", p)
+	require.NotContains(t, p, "Sort", p)
 
 	// The list reads through pgx too, not only the plan.
 	page, _, err := s.ListTasks(ctx, "ten_3", store.TaskFilter{Metadata: map[string]string{"order": "42"}})
@@ -252,8 +260,9 @@ func TestRelaxedCommitIsScopedToItsBatch(t *testing.T) {
 }
 
 // Concurrent starts and finishes share multi-row statements, and each call still gets its
-// own task back: every task runs once, finishes once, with one usage record; a duplicate
-// finish in the same flush is not applied.
+// own task back: every task runs once, finishes once, with one usage record, its routing and
+// the calls of the finish that applied; of two concurrent finishes of one task (often in one
+// flush) exactly one applies, and only its calls are written.
 func TestMultiRowStartsAndFinishes(t *testing.T) {
 	t.Parallel()
 	s := pgtest.New(t)
@@ -269,11 +278,9 @@ func TestMultiRowStartsAndFinishes(t *testing.T) {
 			ids[i] = tk.ID
 		}
 		var wg sync.WaitGroup
-		var applied sync.Map
+		var applied sync.Map // task id → the finisher (0 or 1) that applied
 		for i, id := range ids {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				now := time.Now()
 				started, err := s.StartTask(ctx, id, now, now.Add(time.Minute))
 				require.NoError(t, err)
@@ -281,29 +288,50 @@ func TestMultiRowStartsAndFinishes(t *testing.T) {
 				require.Equal(t, store.StatusRunning, started.Status)
 				require.Equal(t, 1, started.Attempts)
 				out := json.RawMessage(`{"i":` + strconv.Itoa(i) + `}`)
-				for range 2 { // the second finish must not apply
-					done, ok, err := s.FinishTask(ctx, id, store.Result{Status: store.StatusSucceeded, Output: out,
-						Model: "sim", Provider: "sim", InputTokens: int64(i), OutputTokens: 1, FinishedAt: time.Now()})
-					require.NoError(t, err)
-					require.Equal(t, id, done.ID)
-					require.JSONEq(t, string(out), string(done.Output))
-					if ok {
-						_, dup := applied.LoadOrStore(id, true)
-						require.False(t, dup, "finished twice: %s", id)
-					}
+				var finishers sync.WaitGroup
+				for f := range 2 { // at once: one applies
+					finishers.Go(func() {
+						tag := fmt.Sprintf("%d-%d", i, f)
+						calls := []store.LLMCall{}
+						for seq := range f + 1 { // finisher 0 carries one call, finisher 1 two
+							calls = append(calls, store.LLMCall{TaskID: id, TenantID: ten.ID, Attempt: started.Attempts,
+								Seq: seq + 1, Provider: "sim", Model: "sim-" + tag, InputTokens: int64(i), Outcome: "ok", At: now})
+						}
+						done, ok, err := s.FinishTask(ctx, id, store.Result{Status: store.StatusSucceeded, Output: out,
+							Model: "sim", Provider: "sim", InputTokens: int64(i), OutputTokens: 1, FinishedAt: time.Now(),
+							Routing: json.RawMessage(`{"tag":"` + tag + `"}`), Calls: calls})
+						require.NoError(t, err)
+						require.Equal(t, id, done.ID)
+						require.JSONEq(t, string(out), string(done.Output))
+						if ok {
+							_, dup := applied.LoadOrStore(id, f)
+							require.False(t, dup, "finished twice: %s", id)
+						}
+					})
 				}
-			}()
+				finishers.Wait()
+			})
 		}
 		wg.Wait()
 		for i, id := range ids {
-			_, ok := applied.Load(id)
+			f, ok := applied.Load(id)
 			require.True(t, ok, "never finished: %s", id)
+			tag := fmt.Sprintf("%d-%d", i, f)
 			got, err := s.LoadTask(ctx, id)
 			require.NoError(t, err)
 			require.Equal(t, int64(i), got.InputTokens)
+			require.JSONEq(t, `{"tag":"`+tag+`"}`, string(got.Routing), "the applied finish's routing")
 			n, err := s.UsageRecordCount(ctx, id)
 			require.NoError(t, err)
 			require.Equal(t, 1, n)
+			calls, err := s.ListCalls(ctx, ten.ID, id)
+			require.NoError(t, err)
+			require.Len(t, calls, f.(int)+1, "the calls of the finish that applied: %s", id)
+			for seq, c := range calls {
+				require.Equal(t, "sim-"+tag, c.Model, "only the applied finish's calls: %s", id)
+				require.Equal(t, seq+1, c.Seq)
+				require.Equal(t, int64(i), c.InputTokens)
+			}
 		}
 	}
 	require.GreaterOrEqual(t, postgres.Multis(s), int64(2), "concurrent calls never shared a multi-row statement")
@@ -376,6 +404,10 @@ func TestDurableWritesWaitForTheWALFlush(t *testing.T) {
 	step("FinishTask", 1, 0, func() {
 		_, _, err := s.FinishTask(ctx, tk.ID, store.Result{Status: store.StatusSucceeded, Output: json.RawMessage(`{}`), FinishedAt: time.Now()})
 		require.NoError(t, err)
+	})
+	step("RecordCalls", 1, 0, func() {
+		require.NoError(t, s.RecordCalls(ctx, []store.LLMCall{{TaskID: tk.ID, TenantID: ten.ID, Attempt: 1, Seq: 1,
+			Provider: "sim", Model: "sim", Outcome: "ok", At: time.Now()}}))
 	})
 	step("RecordDelivery", 0, 1, func() {
 		require.NoError(t, s.RecordDelivery(ctx, &store.Delivery{ID: store.NewID("dlv"), TenantID: ten.ID, TaskID: tk.ID,

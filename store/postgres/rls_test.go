@@ -19,7 +19,8 @@ import (
 )
 
 // rlsFixture makes two tenants, each with a key, a queued task with an Idempotency-Key, a
-// canceled task (and so a usage record) and a delivery: a row of theirs in every table.
+// canceled task (and so a usage record), a delivery and a model call: a row of theirs in
+// every table.
 func rlsFixture(t *testing.T, s *postgres.Store) (a, b *store.Tenant) {
 	t.Helper()
 	at := time.Now().UTC()
@@ -41,6 +42,8 @@ func rlsFixture(t *testing.T, s *postgres.Store) (a, b *store.Tenant) {
 				require.NoError(t, s.RecordDelivery(t.Context(), &store.Delivery{ID: store.NewID("dlv"), TenantID: ten.ID,
 					TaskID: tk.ID, WebhookID: "msg_" + tk.ID, EventType: "task.canceled", URL: "https://example.com",
 					Attempt: 1, CreatedAt: at}))
+				require.NoError(t, s.RecordCalls(t.Context(), []store.LLMCall{{TaskID: tk.ID, TenantID: ten.ID,
+					Attempt: 1, Seq: 1, Provider: "openai", Model: "gpt-4o", Outcome: "canceled", Error: "canceled", At: at}}))
 			}
 		}
 		return ten
@@ -61,6 +64,7 @@ func TestRowLevelSecurityForgottenFilter(t *testing.T) {
 		`SELECT DISTINCT tenant_id FROM idempotency_keys`,
 		`SELECT DISTINCT tenant_id FROM usage_records`,
 		`SELECT DISTINCT tenant_id FROM webhook_deliveries`,
+		`SELECT DISTINCT tenant_id FROM llm_calls`,
 		`SELECT id FROM tenants`,
 		`SELECT DISTINCT t.tenant_id FROM tasks t JOIN usage_records u ON true`,
 	} {
@@ -78,6 +82,10 @@ func TestRowLevelSecurityForgottenFilter(t *testing.T) {
 
 	_, err := postgres.AsTenant(t, s, a.ID, `SELECT id FROM api_keys`)
 	require.ErrorContains(t, err, "permission denied", "tenants never read keys, not even their own")
+	_, err = postgres.AsTenant(t, s, a.ID, `INSERT INTO llm_calls (tenant_id, task_id, attempt, seq, provider,
+		model, outcome, created_at) SELECT tenant_id, task_id, attempt, seq + 1, provider, model, outcome, created_at
+		FROM llm_calls RETURNING task_id`)
+	require.ErrorContains(t, err, "permission denied", "tenants read their model calls; only workers write them")
 
 	// Writes: an UPDATE without a WHERE touches A's rows only; a row for B is refused.
 	_, err = postgres.AsTenant(t, s, a.ID, `UPDATE tasks SET cancel_requested = true RETURNING id`)
@@ -157,7 +165,7 @@ func TestRowLevelSecurityCatalog(t *testing.T) {
 		tables++
 	}
 	require.NoError(t, rows.Err())
-	require.Equal(t, 7, tables)
+	require.Equal(t, 8, tables)
 
 	rows, err = s.Pool().Query(ctx, `
 		SELECT tablename, policyname, roles::text[], coalesce(qual, ''), coalesce(with_check, '')
@@ -187,7 +195,7 @@ func TestRowLevelSecurityCatalog(t *testing.T) {
 		}
 	}
 	require.NoError(t, rows.Err())
-	require.Equal(t, 14, policies)
+	require.Equal(t, 16, policies)
 }
 
 // As production runs it: the login owns the schema but is no superuser and may not create
@@ -240,7 +248,7 @@ func TestRowLevelSecurityOwnerLoginSeesNothing(t *testing.T) {
 	a, b := rlsFixture(t, s)
 
 	var n int
-	for _, table := range []string{"tenants", "api_keys", "tasks", "task_metadata", "idempotency_keys", "usage_records", "webhook_deliveries"} {
+	for _, table := range []string{"tenants", "api_keys", "tasks", "task_metadata", "idempotency_keys", "usage_records", "webhook_deliveries", "llm_calls"} {
 		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n))
 		require.Zero(t, n, "the owner login without a role reads %s", table)
 	}

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,7 @@ import (
 const taskCols = `id, tenant_id, agent, status, input, output, error_code, error_message,
 	model, provider, input_tokens, output_tokens, cost_micros, attempts, max_attempts,
 	metadata, webhook_url, quality, max_cost_micros, idempotency_key, request_hash, trace_id,
-	cancel_requested, lease_until, created_at, started_at, finished_at, published_at`
+	cancel_requested, lease_until, created_at, started_at, finished_at, published_at, routing`
 
 // terminalSQL lists the terminal states for SQL conditions.
 const terminalSQL = `('succeeded', 'failed', 'canceled')`
@@ -28,19 +29,22 @@ const terminalSQL = `('succeeded', 'failed', 'canceled')`
 func scanTask(row pgx.Row) (*store.Task, error) {
 	var (
 		t                                                  store.Task
-		input, output, metadata                            []byte
+		input, output, metadata, routing                   []byte
 		errCode, errMsg, model, provider, webhook, idemKey *string
 	)
 	err := row.Scan(&t.ID, &t.TenantID, &t.Agent, &t.Status, &input, &output, &errCode, &errMsg,
 		&model, &provider, &t.InputTokens, &t.OutputTokens, &t.CostMicros, &t.Attempts, &t.MaxAttempts,
 		&metadata, &webhook, &t.Quality, &t.MaxCostMicros, &idemKey, &t.RequestHash, &t.TraceID,
-		&t.CancelRequested, &t.LeaseUntil, &t.CreatedAt, &t.StartedAt, &t.FinishedAt, &t.PublishedAt)
+		&t.CancelRequested, &t.LeaseUntil, &t.CreatedAt, &t.StartedAt, &t.FinishedAt, &t.PublishedAt, &routing)
 	if err != nil {
 		return nil, err
 	}
 	t.Input = json.RawMessage(input)
 	if output != nil {
 		t.Output = json.RawMessage(output)
+	}
+	if routing != nil {
+		t.Routing = json.RawMessage(routing)
 	}
 	if errCode != nil || errMsg != nil {
 		t.Error = &store.TaskError{Code: deref(errCode), Message: deref(errMsg)}
@@ -98,6 +102,15 @@ func nullJSON(m json.RawMessage) []byte {
 	return m
 }
 
+// routingJSON is a task's routing for storage: none (nil, empty or a JSON null) is SQL NULL,
+// so it reads back as nil.
+func routingJSON(m json.RawMessage) []byte {
+	if len(m) == 0 || string(bytes.TrimSpace(m)) == "null" {
+		return nil
+	}
+	return m
+}
+
 func metadataJSON(m map[string]string) ([]byte, error) {
 	if m == nil {
 		return []byte("{}"), nil
@@ -114,12 +127,13 @@ func metadataJSON(m map[string]string) ([]byte, error) {
 const insertTaskCols = `id, tenant_id, agent, status, input, output, error_code, error_message,
 	model, provider, input_tokens, output_tokens, cost_micros, attempts, max_attempts,
 	metadata, webhook_url, quality, max_cost_micros, idempotency_key, request_hash, trace_id,
-	cancel_requested, lease_until, created_at, started_at, finished_at, published_at`
+	cancel_requested, lease_until, created_at, started_at, finished_at, published_at, routing`
 
 const insertTaskParams = `$1::text, $2::text, $3::text, $4::text, $5::json, $6::json, $7::text, $8::text,
 	$9::text, $10::text, $11::bigint, $12::bigint, $13::bigint, $14::int, $15::int,
 	$16::jsonb, $17::text, $18::text, $19::bigint, $20::text, $21::bytea, $22::text,
-	$23::boolean, $24::timestamptz, $25::timestamptz, $26::timestamptz, $27::timestamptz, $28::timestamptz`
+	$23::boolean, $24::timestamptz, $25::timestamptz, $26::timestamptz, $27::timestamptz, $28::timestamptz,
+	$29::jsonb`
 
 // insertMetadataSQL writes the metadata pairs of the tasks a CTE named t inserted (RETURNING
 // tenant_id, created_at, id, metadata) to task_metadata, which serves metadata filters.
@@ -161,7 +175,7 @@ SELECT task_id FROM claim`
 func fresh(t *store.Task) bool {
 	return t.Output == nil && t.Error == nil && t.Model == "" && t.Provider == "" && t.InputTokens == 0 &&
 		t.OutputTokens == 0 && t.CostMicros == 0 && t.Attempts == 0 && t.RequestHash == nil && !t.CancelRequested &&
-		t.LeaseUntil == nil && t.StartedAt == nil && t.FinishedAt == nil && t.PublishedAt == nil
+		t.LeaseUntil == nil && t.StartedAt == nil && t.FinishedAt == nil && t.PublishedAt == nil && t.Routing == nil
 }
 
 type newTaskRow struct {
@@ -211,6 +225,10 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) (*store.Task, boo
 	if err != nil {
 		return nil, false, fmt.Errorf("create task: %w", err)
 	}
+	if len(t.Routing) > 0 && !json.Valid(t.Routing) {
+		return nil, false, fmt.Errorf("create task: %w: routing is not valid JSON", store.ErrInvalidCall)
+	}
+	t.Routing = routingJSON(t.Routing)
 	var errCode, errMsg *string
 	if t.Error != nil {
 		errCode, errMsg = &t.Error.Code, &t.Error.Message
@@ -219,7 +237,7 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) (*store.Task, boo
 		t.ID, t.TenantID, t.Agent, string(t.Status), nullJSON(t.Input), nullJSON(t.Output), errCode, errMsg,
 		null(t.Model), null(t.Provider), t.InputTokens, t.OutputTokens, t.CostMicros, t.Attempts, t.MaxAttempts,
 		meta, null(t.WebhookURL), t.Quality, t.MaxCostMicros, null(t.IdempotencyKey), t.RequestHash, t.TraceID,
-		t.CancelRequested, t.LeaseUntil, t.CreatedAt, t.StartedAt, t.FinishedAt, t.PublishedAt,
+		t.CancelRequested, t.LeaseUntil, t.CreatedAt, t.StartedAt, t.FinishedAt, t.PublishedAt, []byte(t.Routing),
 	}
 	if t.IdempotencyKey == "" {
 		o := &op{sql: createTaskSQL, args: args, scope: tenant(t.TenantID)}
@@ -462,8 +480,9 @@ func (s *Store) ReleaseTask(ctx context.Context, id string) error {
 	return nil
 }
 
-// finishTaskSQL ends a task and records its usage in one statement; it returns no row when
-// the task was already terminal (or does not exist).
+// finishTaskSQL ends a task and records its usage and model calls in one statement; it
+// returns no row when the task was already terminal (or does not exist), and then records
+// nothing.
 const finishTaskSQL = `
 WITH done AS (
 	UPDATE tasks SET
@@ -477,10 +496,17 @@ WITH done AS (
 		output_tokens = $9,
 		cost_micros = $10,
 		finished_at = $11,
+		routing = $12::jsonb,
 		lease_until = NULL
 	WHERE id = $1 AND status NOT IN ` + terminalSQL + `
 	RETURNING ` + taskCols + `
-` + usageFromDone + `
+` + usageFromDone + `, calls AS (
+	` + insertCallsSQL + `
+	SELECT done.tenant_id, done.id, ` + callValues + `
+	FROM done, unnest($13::int4[], $14::int4[], $15::text[], $16::text[], $17::int8[], $18::int8[],
+		$19::int8[], $20::int8[], $21::text[], $22::text[], $23::timestamptz[]) AS ` + callAlias + `
+	ON CONFLICT (task_id, attempt, seq) DO NOTHING
+)
 SELECT ` + taskCols + ` FROM done`
 
 // usageFromDone records the usage of every task a "done" CTE finished: one record per
@@ -493,21 +519,75 @@ const usageFromDone = `), usage AS (
 	FROM done
 )`
 
+// callCols are llm_calls' columns in the order of the statements that insert them.
+const callCols = `tenant_id, task_id, attempt, seq, provider, model, input_tokens, output_tokens,
+	cost_micros, latency_ms, outcome, error, created_at`
+
+const insertCallsSQL = `INSERT INTO llm_calls (` + callCols + `)`
+
+// callAlias names the columns of a finish statement's unnest of call arrays (prefixed, as
+// done has columns of the same names), and callValues selects them after the tenant and
+// task, which come from the finished task's row. A call already stored (recorded when its
+// attempt was to be retried) is left as it is: the task still finishes.
+const (
+	callAlias  = `c(cattempt, cseq, cprovider, cmodel, cin, cout, ccost, clatency, coutcome, cerror, cat)`
+	callValues = `c.cattempt, c.cseq, c.cprovider, c.cmodel, c.cin, c.cout, c.ccost, c.clatency,
+		c.coutcome, c.cerror, c.cat`
+)
+
+// callArrays are a list of calls as the parameter arrays of an unnest, in callAlias' order
+// (with the task and tenant in front for RecordCalls); ord, when set, gives each call's
+// ordinal in a multi-row finish.
+type callArrays struct {
+	tasks, tenants              []string
+	attempts, seqs              []int32
+	providers, models           []string
+	ins, outs, costs, latencies []int64
+	outcomes, errs              []string
+	ats                         []time.Time
+	ords                        []int32
+}
+
+func (a *callArrays) add(c store.LLMCall) {
+	a.tasks, a.tenants = append(a.tasks, c.TaskID), append(a.tenants, c.TenantID)
+	a.attempts, a.seqs = append(a.attempts, int32(c.Attempt)), append(a.seqs, int32(c.Seq))
+	a.providers, a.models = append(a.providers, c.Provider), append(a.models, c.Model)
+	a.ins, a.outs, a.costs = append(a.ins, c.InputTokens), append(a.outs, c.OutputTokens), append(a.costs, c.CostMicros)
+	a.latencies = append(a.latencies, c.LatencyMS)
+	a.outcomes, a.errs, a.ats = append(a.outcomes, c.Outcome), append(a.errs, c.Error), append(a.ats, ts(c.At))
+}
+
+// newCallArrays returns empty (not NULL) arrays, which an unnest turns into no rows.
+func newCallArrays() *callArrays {
+	return &callArrays{tasks: []string{}, tenants: []string{}, attempts: []int32{}, seqs: []int32{},
+		providers: []string{}, models: []string{}, ins: []int64{}, outs: []int64{}, costs: []int64{},
+		latencies: []int64{}, outcomes: []string{}, errs: []string{}, ats: []time.Time{}, ords: []int32{}}
+}
+
+// finishArgs are the call arrays of a finish statement, in callAlias' order.
+func (a *callArrays) finishArgs() []any {
+	return []any{a.attempts, a.seqs, a.providers, a.models, a.ins, a.outs, a.costs, a.latencies, a.outcomes, a.errs, a.ats}
+}
+
 type finishRow struct {
 	id              string
 	r               store.Result
 	errCode, errMsg *string
 	finishedAt      time.Time
+	routing         []byte
 }
 
 // finishMany is FinishTask for many tasks in one statement: the same guard ("not terminal
-// yet") and the same usage record per task that it finishes.
+// yet"), the same usage record per task that it finishes, and the calls of the finish that
+// applied — when two calls name one task, only the one whose row done returns.
 var finishMany = &multi{build: func(ops []*op) (string, []any) {
 	n := len(ops)
 	ids, statuses := make([]string, n), make([]string, n)
 	outputs, codes, msgs, models, providers := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+	routings := make([]*string, n)
 	ins, outs, costs := make([]int64, n), make([]int64, n), make([]int64, n)
 	finished := make([]time.Time, n)
+	calls := newCallArrays()
 	for i, o := range ops {
 		f := o.row.(finishRow)
 		ids[i], statuses[i] = f.id, string(f.r.Status)
@@ -515,14 +595,23 @@ var finishMany = &multi{build: func(ops []*op) (string, []any) {
 			out := string(f.r.Output)
 			outputs[i] = &out
 		}
+		if f.routing != nil {
+			r := string(f.routing)
+			routings[i] = &r
+		}
 		codes[i], msgs[i], models[i], providers[i] = f.errCode, f.errMsg, null(f.r.Model), null(f.r.Provider)
 		ins[i], outs[i], costs[i], finished[i] = f.r.InputTokens, f.r.OutputTokens, f.r.CostMicros, f.finishedAt
+		for _, c := range f.r.Calls {
+			calls.add(c)
+			calls.ords = append(calls.ords, int32(i))
+		}
 	}
+	args := []any{ids, statuses, outputs, codes, msgs, models, providers, ins, outs, costs, finished, ordinals(n), routings, calls.ords}
 	return `
 WITH v AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-		$7::text[], $8::int8[], $9::int8[], $10::int8[], $11::timestamptz[], $12::int4[])
-		AS v(vid, vstatus, voutput, vcode, vmessage, vmodel, vprovider, vin, vout, vcost, vfinished, vord)
+		$7::text[], $8::int8[], $9::int8[], $10::int8[], $11::timestamptz[], $12::int4[], $13::text[])
+		AS v(vid, vstatus, voutput, vcode, vmessage, vmodel, vprovider, vin, vout, vcost, vfinished, vord, vrouting)
 ), done AS (
 	UPDATE tasks SET
 		status = v.vstatus,
@@ -535,32 +624,49 @@ WITH v AS (
 		output_tokens = v.vout,
 		cost_micros = v.vcost,
 		finished_at = v.vfinished,
+		routing = v.vrouting::jsonb,
 		lease_until = NULL
 	FROM v
 	WHERE id = v.vid AND status NOT IN ` + terminalSQL + `
 	RETURNING v.vord, ` + taskCols + `
-` + usageFromDone + `
-SELECT vord::text, ` + taskCols + ` FROM done`, []any{ids, statuses, outputs, codes, msgs, models, providers, ins, outs, costs, finished, ordinals(n)}
+` + usageFromDone + `, calls AS (
+	` + insertCallsSQL + `
+	SELECT done.tenant_id, done.id, ` + callValues + `
+	FROM done JOIN unnest($14::int4[], $15::int4[], $16::int4[], $17::text[], $18::text[], $19::int8[],
+		$20::int8[], $21::int8[], $22::int8[], $23::text[], $24::text[], $25::timestamptz[])
+		AS c(cord, cattempt, cseq, cprovider, cmodel, cin, cout, ccost, clatency, coutcome, cerror, cat)
+		ON c.cord = done.vord
+	ON CONFLICT (task_id, attempt, seq) DO NOTHING
+)
+SELECT vord::text, ` + taskCols + ` FROM done`, append(args, calls.finishArgs()...)
 }}
 
-// FinishTask writes the terminal state, usage and cost exactly once, in one statement. When
-// the task was already terminal, applied is false and the stored task is returned unchanged.
+// FinishTask writes the terminal state, usage, cost, routing and the attempt's model calls
+// exactly once, in one statement. When the task was already terminal, applied is false, the
+// stored task is returned unchanged and no call is recorded.
 func (s *Store) FinishTask(ctx context.Context, id string, r store.Result) (*store.Task, bool, error) {
 	if !r.Status.Terminal() {
 		return nil, false, fmt.Errorf("finish task: status %q is not terminal", r.Status)
+	}
+	if err := store.CheckResult(r); err != nil {
+		return nil, false, fmt.Errorf("finish task: %w", err)
 	}
 	var errCode, errMsg *string
 	if r.Error != nil {
 		errCode, errMsg = &r.Error.Code, &r.Error.Message
 	}
 	var t *store.Task
-	fr := finishRow{id: id, r: r, errCode: errCode, errMsg: errMsg, finishedAt: ts(r.FinishedAt)}
+	fr := finishRow{id: id, r: r, errCode: errCode, errMsg: errMsg, finishedAt: ts(r.FinishedAt), routing: routingJSON(r.Routing)}
+	calls := newCallArrays()
+	for _, c := range r.Calls {
+		calls.add(c)
+	}
 	err := s.batch.do(ctx, &op{
 		sql: finishTaskSQL, scope: system,
-		args: []any{
+		args: append([]any{
 			id, string(r.Status), nullJSON(r.Output), errCode, errMsg, null(r.Model), null(r.Provider),
-			r.InputTokens, r.OutputTokens, r.CostMicros, fr.finishedAt,
-		},
+			r.InputTokens, r.OutputTokens, r.CostMicros, fr.finishedAt, fr.routing,
+		}, calls.finishArgs()...),
 		multi: finishMany, row: fr,
 		scan: func(row pgx.Row) (err error) {
 			t, err = scanTask(row)

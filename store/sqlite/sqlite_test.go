@@ -170,8 +170,8 @@ func TestMigrationsIdempotent(t *testing.T) {
 		require.NoError(t, s.Close())
 	}
 	applied, tables := migrations(t, path)
-	require.Equal(t, 2, applied, "each of the two migrations ran once")
-	require.Equal(t, 7, tables, "six tables and schema_migrations")
+	require.Equal(t, 3, applied, "each of the three migrations ran once")
+	require.Equal(t, 8, tables, "seven tables and schema_migrations")
 }
 
 func TestOpenConcurrently(t *testing.T) {
@@ -189,7 +189,7 @@ func TestOpenConcurrently(t *testing.T) {
 		t.Cleanup(func() { require.NoError(t, stores[i].Close()) })
 	}
 	applied, _ := migrations(t, path)
-	require.Equal(t, 2, applied, "each migration ran once")
+	require.Equal(t, 3, applied, "each migration ran once")
 
 	// Two stores on one file (as two processes would be) see each other's writes.
 	ten, tk := seed(t, stores[0])

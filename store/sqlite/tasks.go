@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -17,7 +18,7 @@ import (
 const taskCols = `id, tenant_id, agent, status, input, output, error_code, error_message,
 	model, provider, input_tokens, output_tokens, cost_micros, attempts, max_attempts,
 	metadata, webhook_url, quality, max_cost_micros, idempotency_key, request_hash, trace_id,
-	cancel_requested, lease_until, created_at, started_at, finished_at, published_at`
+	cancel_requested, lease_until, created_at, started_at, finished_at, published_at, routing`
 
 // terminalSQL lists the terminal states for SQL conditions.
 const terminalSQL = `('succeeded', 'failed', 'canceled')`
@@ -28,7 +29,7 @@ func scanTask(row scanner) (*store.Task, error) {
 	var (
 		t                                                  store.Task
 		status                                             string
-		input, output, metadata                            sql.NullString
+		input, output, metadata, routing                   sql.NullString
 		errCode, errMsg, model, provider, webhook, idemKey sql.NullString
 		maxCost, lease, started, finished, published       sql.NullInt64
 		created                                            int64
@@ -36,7 +37,7 @@ func scanTask(row scanner) (*store.Task, error) {
 	err := row.Scan(&t.ID, &t.TenantID, &t.Agent, &status, &input, &output, &errCode, &errMsg,
 		&model, &provider, &t.InputTokens, &t.OutputTokens, &t.CostMicros, &t.Attempts, &t.MaxAttempts,
 		&metadata, &webhook, &t.Quality, &maxCost, &idemKey, &t.RequestHash, &t.TraceID,
-		&t.CancelRequested, &lease, &created, &started, &finished, &published)
+		&t.CancelRequested, &lease, &created, &started, &finished, &published, &routing)
 	if err != nil {
 		return nil, err
 	}
@@ -46,6 +47,9 @@ func scanTask(row scanner) (*store.Task, error) {
 	}
 	if output.Valid {
 		t.Output = json.RawMessage(output.String)
+	}
+	if routing.Valid {
+		t.Routing = json.RawMessage(routing.String)
 	}
 	if errCode.Valid || errMsg.Valid {
 		t.Error = &store.TaskError{Code: errCode.String, Message: errMsg.String}
@@ -95,6 +99,15 @@ func nullJSON(m json.RawMessage) any {
 	return string(m)
 }
 
+// routingJSON is a task's routing for storage: none (nil, empty or a JSON null) is nil, which
+// is stored as SQL NULL and reads back as nil.
+func routingJSON(m json.RawMessage) json.RawMessage {
+	if len(m) == 0 || string(bytes.TrimSpace(m)) == "null" {
+		return nil
+	}
+	return m
+}
+
 func metadataJSON(m map[string]string) (string, error) {
 	if m == nil {
 		return "{}", nil
@@ -107,7 +120,7 @@ func metadataJSON(m map[string]string) (string, error) {
 }
 
 const insertTaskSQL = `INSERT INTO tasks (` + taskCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // idempotencyWindow is how long an Idempotency-Key stays taken, measured between the
 // claiming task's created_at and the new task's.
@@ -128,6 +141,10 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) (*store.Task, boo
 	if err != nil {
 		return nil, false, fmt.Errorf("create task: %w", err)
 	}
+	if len(t.Routing) > 0 && !json.Valid(t.Routing) {
+		return nil, false, fmt.Errorf("create task: %w: routing is not valid JSON", store.ErrInvalidCall)
+	}
+	t.Routing = routingJSON(t.Routing)
 	var errCode, errMsg any
 	if t.Error != nil {
 		errCode, errMsg = t.Error.Code, t.Error.Message
@@ -145,7 +162,7 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) (*store.Task, boo
 		null(t.Model), null(t.Provider), t.InputTokens, t.OutputTokens, t.CostMicros, t.Attempts, t.MaxAttempts,
 		meta, null(t.WebhookURL), t.Quality, maxCost, null(t.IdempotencyKey), reqHash, t.TraceID,
 		boolInt(t.CancelRequested), microsp(t.LeaseUntil), micros(t.CreatedAt), microsp(t.StartedAt),
-		microsp(t.FinishedAt), microsp(t.PublishedAt),
+		microsp(t.FinishedAt), microsp(t.PublishedAt), nullJSON(t.Routing),
 	}
 	var existing *store.Task
 	err = s.write(ctx, func(tx *sql.Tx) error {
@@ -406,12 +423,16 @@ const insertUsageSQL = `
 		input_tokens, output_tokens, cost_micros, finished_at
 	FROM tasks WHERE id = ?`
 
-// FinishTask writes the terminal state, usage and cost exactly once, in one transaction
-// guarded by "status is not terminal". When the task was already terminal, applied is false
-// and the stored task is returned unchanged.
+// FinishTask writes the terminal state, usage, cost, routing and the attempt's model calls
+// exactly once, in one transaction guarded by "status is not terminal". When the task was
+// already terminal, applied is false, the stored task is returned unchanged and no call is
+// recorded.
 func (s *Store) FinishTask(ctx context.Context, id string, r store.Result) (*store.Task, bool, error) {
 	if !r.Status.Terminal() {
 		return nil, false, fmt.Errorf("finish task: status %q is not terminal", r.Status)
+	}
+	if err := store.CheckResult(r); err != nil {
+		return nil, false, fmt.Errorf("finish task: %w", err)
 	}
 	var errCode, errMsg any
 	if r.Error != nil {
@@ -432,10 +453,11 @@ func (s *Store) FinishTask(ctx context.Context, id string, r store.Result) (*sto
 				output_tokens = ?,
 				cost_micros = ?,
 				finished_at = ?,
+				routing = ?,
 				lease_until = NULL
 			WHERE id = ? AND status NOT IN `+terminalSQL,
 			string(r.Status), nullJSON(r.Output), errCode, errMsg, null(r.Model), null(r.Provider),
-			r.InputTokens, r.OutputTokens, r.CostMicros, micros(r.FinishedAt), id)
+			r.InputTokens, r.OutputTokens, r.CostMicros, micros(r.FinishedAt), nullJSON(routingJSON(r.Routing)), id)
 		if err != nil {
 			return err
 		}
@@ -445,6 +467,9 @@ func (s *Store) FinishTask(ctx context.Context, id string, r store.Result) (*sto
 		}
 		if applied = n == 1; applied {
 			if _, err := tx.ExecContext(ctx, insertUsageSQL, id); err != nil {
+				return err
+			}
+			if err := insertCalls(ctx, tx, id, r.Calls); err != nil {
 				return err
 			}
 		}

@@ -61,6 +61,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"FinishTask", testFinishTask},
 		{"FinishTaskRace", testFinishTaskRace},
 		{"CancelTask", testCancelTask},
+		{"FinishTaskCalls", testFinishTaskCalls},
+		{"RecordCalls", testRecordCalls},
+		{"CallsTenantIsolation", testCallsTenantIsolation},
+		{"InvalidCalls", testInvalidCalls},
 		{"Deliveries", testDeliveries},
 		{"Usage", testUsage},
 	}
@@ -130,7 +134,8 @@ func requireTaskEqual(t *testing.T, want, got *store.Task) {
 	w, g := *want, *got
 	jsonEq(t, w.Input, g.Input, "input")
 	jsonEq(t, w.Output, g.Output, "output")
-	w.Input, g.Input, w.Output, g.Output = nil, nil, nil, nil
+	jsonEq(t, w.Routing, g.Routing, "routing")
+	w.Input, g.Input, w.Output, g.Output, w.Routing, g.Routing = nil, nil, nil, nil, nil, nil
 	if len(w.Metadata) == 0 {
 		w.Metadata = map[string]string{}
 	}
@@ -362,6 +367,7 @@ func testCreateTaskRoundTrip(t *testing.T, s store.Store) {
 	require.NotNil(t, stored.Metadata, "metadata is an empty map, never nil")
 	require.Nil(t, stored.Error)
 	require.Nil(t, stored.Output)
+	require.Nil(t, stored.Routing, "no routing until FinishTask writes one")
 
 	_, err = s.GetTask(ctx(t), ten.ID, "tsk_unknown")
 	require.ErrorIs(t, err, store.ErrNotFound)
@@ -902,10 +908,15 @@ func testFinishTaskRace(t *testing.T, s store.Store) {
 	}
 	const n = 16
 	results := parallel(n, func(i int) result {
+		model := fmt.Sprintf("sim-%d", i)
 		got, applied, err := s.FinishTask(context.Background(), tk.ID, store.Result{
 			Status: store.StatusSucceeded, Output: json.RawMessage(fmt.Sprintf(`{"worker": %d}`, i)),
 			Model: "sim", Provider: "sim", InputTokens: int64(100 + i), OutputTokens: int64(10 + i),
 			CostMicros: int64(1000 + i), FinishedAt: base.Add(time.Duration(i) * time.Second),
+			Routing: json.RawMessage(fmt.Sprintf(`{"worker": %d}`, i)),
+			Calls: []store.LLMCall{
+				call(tk, 1, 1, model, "rate_limited", base), call(tk, 1, 2, model, "ok", base.Add(time.Second)),
+			},
 		})
 		return result{got, applied, err}
 	})
@@ -928,6 +939,190 @@ func testFinishTaskRace(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	requireTaskEqual(t, w, stored)
 	require.Equal(t, 1, usageRecords(t, s, tk.ID), "usage is recorded once")
+	jsonEq(t, json.RawMessage(fmt.Sprintf(`{"worker": %d}`, winner)), stored.Routing, "the winner's routing")
+	calls, err := s.ListCalls(ctx(t), ten.ID, tk.ID)
+	require.NoError(t, err)
+	require.Len(t, calls, 2, "the calls are recorded once")
+	for _, c := range calls {
+		require.Equal(t, fmt.Sprintf("sim-%d", winner), c.Model, "only the applied finish's calls are recorded")
+	}
+}
+
+// call returns a model call of the task's attempt.
+func call(tk *store.Task, attempt, seq int, model, outcome string, at time.Time) store.LLMCall {
+	c := store.LLMCall{
+		TaskID: tk.ID, TenantID: tk.TenantID, Attempt: attempt, Seq: seq, Provider: "openai", Model: model,
+		InputTokens: int64(100 * seq), OutputTokens: int64(10 * seq), CostMicros: int64(7 * seq),
+		LatencyMS: int64(250 + seq), Outcome: outcome, At: at,
+	}
+	if outcome != "ok" {
+		c.Error = "openai: " + outcome
+		c.OutputTokens, c.CostMicros = 0, 0
+	}
+	return c
+}
+
+// wantCalls is calls as a store reads them back: times in UTC, to the microsecond.
+func wantCalls(calls ...store.LLMCall) []store.LLMCall {
+	out := make([]store.LLMCall, len(calls))
+	for i, c := range calls {
+		c.At = us(c.At)
+		out[i] = c
+	}
+	return out
+}
+
+// testFinishTaskCalls: FinishTask stores the routing on the task and the attempt's calls,
+// exactly once: a finish that does not apply writes neither.
+func testFinishTaskCalls(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	tk := newTask(t, s, ten.ID)
+	started, err := s.StartTask(ctx(t), tk.ID, base, base.Add(time.Minute))
+	require.NoError(t, err)
+
+	routing := json.RawMessage(`{"complexity": "high", "quality_floor": "standard",
+		"candidates": [{"model": "gpt-4o", "dropped": ""}, {"model": "tiny", "dropped": "below_quality"}]}`)
+	c1 := call(started, 1, 1, "gpt-4o", "rate_limited", base.Add(time.Second+time.Nanosecond))
+	c2 := call(started, 1, 2, "gpt-4o-mini", "ok", base.Add(2*time.Second))
+	end := base.Add(3 * time.Second)
+	done, applied, err := s.FinishTask(ctx(t), tk.ID, store.Result{
+		Status: store.StatusSucceeded, Output: json.RawMessage(`{"summary": "hi"}`), Model: "gpt-4o-mini",
+		Provider: "openai", InputTokens: 300, OutputTokens: 20, CostMicros: 14, FinishedAt: end,
+		Routing: routing, Calls: []store.LLMCall{c1, c2},
+	})
+	require.NoError(t, err)
+	require.True(t, applied)
+	jsonEq(t, routing, done.Routing, "the finished task carries its routing")
+
+	// Every read returns it.
+	got, err := s.GetTask(ctx(t), ten.ID, tk.ID)
+	require.NoError(t, err)
+	requireTaskEqual(t, done, got)
+	got, err = s.LoadTask(ctx(t), tk.ID)
+	require.NoError(t, err)
+	requireTaskEqual(t, done, got)
+	page, _, err := s.ListTasks(ctx(t), ten.ID, store.TaskFilter{})
+	require.NoError(t, err)
+	require.Len(t, page, 1)
+	requireTaskEqual(t, done, page[0])
+	jsonEq(t, routing, got.API().Routing, "the API's task has it as routing")
+
+	calls, err := s.ListCalls(ctx(t), ten.ID, tk.ID)
+	require.NoError(t, err)
+	require.Equal(t, wantCalls(c1, c2), calls, "both calls, in order, every field")
+	require.Equal(t, time.UTC, calls[0].At.Location())
+
+	// A second finish is not applied: no routing change, no call written.
+	again, applied, err := s.FinishTask(ctx(t), tk.ID, store.Result{
+		Status: store.StatusFailed, Error: &store.TaskError{Code: "late", Message: "late"}, FinishedAt: end.Add(time.Hour),
+		Routing: json.RawMessage(`{"late": true}`),
+		Calls:   []store.LLMCall{call(started, 1, 3, "late", "ok", end), call(started, 2, 1, "late", "ok", end)},
+	})
+	require.NoError(t, err)
+	require.False(t, applied)
+	requireTaskEqual(t, done, again)
+	calls, err = s.ListCalls(ctx(t), ten.ID, tk.ID)
+	require.NoError(t, err)
+	require.Equal(t, wantCalls(c1, c2), calls, "a finish that did not apply wrote no calls")
+
+	// A finish without routing or calls leaves both empty.
+	bare := newTask(t, s, ten.ID)
+	done, applied, err = s.FinishTask(ctx(t), bare.ID, store.Result{Status: store.StatusFailed,
+		Error: &store.TaskError{Code: "invalid_agent", Message: "no such agent"}, FinishedAt: end})
+	require.NoError(t, err)
+	require.True(t, applied)
+	require.Nil(t, done.Routing)
+	require.Nil(t, done.API().Routing)
+	calls, err = s.ListCalls(ctx(t), ten.ID, bare.ID)
+	require.NoError(t, err)
+	require.NotNil(t, calls)
+	require.Empty(t, calls)
+}
+
+// testRecordCalls: the calls of an attempt that ends in a retry are stored once however often
+// they are recorded, and the finishing attempt's calls follow them in order (a finish that
+// carries calls already recorded still applies).
+func testRecordCalls(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	tk := newTask(t, s, ten.ID)
+	first, err := s.StartTask(ctx(t), tk.ID, base, base.Add(time.Minute))
+	require.NoError(t, err)
+	require.Equal(t, 1, first.Attempts)
+
+	require.NoError(t, s.RecordCalls(ctx(t), nil), "no calls is a no-op")
+	a1 := call(first, first.Attempts, 1, "gpt-4o", "error", base.Add(time.Second))
+	a2 := call(first, first.Attempts, 2, "claude-haiku-4-5", "circuit_open", base.Add(2*time.Second))
+	require.NoError(t, s.RecordCalls(ctx(t), []store.LLMCall{a1, a2}))
+	changed := a2
+	changed.Model, changed.Outcome = "changed", "ok"
+	require.NoError(t, s.RecordCalls(ctx(t), []store.LLMCall{a1, changed}), "a redelivered attempt records its calls again")
+	calls, err := s.ListCalls(ctx(t), ten.ID, tk.ID)
+	require.NoError(t, err)
+	require.Equal(t, wantCalls(a1, a2), calls, "stored once, the first record kept")
+
+	// The redelivery: attempt 2 finishes, carrying a call of attempt 1 again.
+	second, err := s.StartTask(ctx(t), tk.ID, base.Add(2*time.Minute), base.Add(3*time.Minute))
+	require.NoError(t, err)
+	require.Equal(t, 2, second.Attempts)
+	b1 := call(second, second.Attempts, 1, "gpt-4o", "ok", base.Add(2*time.Minute))
+	_, applied, err := s.FinishTask(ctx(t), tk.ID, store.Result{Status: store.StatusSucceeded, Output: json.RawMessage(`{}`),
+		Model: "gpt-4o", Provider: "openai", FinishedAt: base.Add(3 * time.Minute), Calls: []store.LLMCall{b1, a1}})
+	require.NoError(t, err)
+	require.True(t, applied)
+	calls, err = s.ListCalls(ctx(t), ten.ID, tk.ID)
+	require.NoError(t, err)
+	require.Equal(t, wantCalls(a1, a2, b1), calls, "ordered by attempt, then seq")
+
+	unknown := a1
+	unknown.TaskID = "tsk_unknown"
+	require.ErrorIs(t, s.RecordCalls(ctx(t), []store.LLMCall{unknown}), store.ErrNotFound)
+}
+
+// testCallsTenantIsolation: a tenant lists only its own tasks' calls.
+func testCallsTenantIsolation(t *testing.T, s store.Store) {
+	mine, theirs := newTenant(t, s), newTenant(t, s)
+	tk := newTask(t, s, theirs.ID)
+	_, err := s.StartTask(ctx(t), tk.ID, base, base.Add(time.Minute))
+	require.NoError(t, err)
+	require.NoError(t, s.RecordCalls(ctx(t), []store.LLMCall{call(tk, 1, 1, "gpt-4o", "ok", base)}))
+
+	calls, err := s.ListCalls(ctx(t), mine.ID, tk.ID)
+	require.NoError(t, err)
+	require.Empty(t, calls, "another tenant's task has no calls for me")
+	calls, err = s.ListCalls(ctx(t), mine.ID, "tsk_unknown")
+	require.NoError(t, err)
+	require.Empty(t, calls)
+	calls, err = s.ListCalls(ctx(t), theirs.ID, tk.ID)
+	require.NoError(t, err)
+	require.Len(t, calls, 1)
+}
+
+// testInvalidCalls: a call without its attempt or seq, or routing that is not JSON, is
+// refused before anything is written.
+func testInvalidCalls(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	tk := newTask(t, s, ten.ID)
+	started, err := s.StartTask(ctx(t), tk.ID, base, base.Add(time.Minute))
+	require.NoError(t, err)
+	for name, c := range map[string]store.LLMCall{
+		"no attempt": call(started, 0, 1, "m", "ok", base),
+		"no seq":     call(started, 1, 0, "m", "ok", base),
+	} {
+		require.ErrorIs(t, s.RecordCalls(ctx(t), []store.LLMCall{c}), store.ErrInvalidCall, name)
+		_, _, err := s.FinishTask(ctx(t), tk.ID, store.Result{Status: store.StatusSucceeded, FinishedAt: base,
+			Calls: []store.LLMCall{call(started, 1, 1, "m", "ok", base), c}})
+		require.ErrorIs(t, err, store.ErrInvalidCall, name)
+	}
+	_, _, err = s.FinishTask(ctx(t), tk.ID, store.Result{Status: store.StatusSucceeded, FinishedAt: base,
+		Routing: json.RawMessage(`{"not json"`)})
+	require.ErrorIs(t, err, store.ErrInvalidCall)
+
+	stored, err := s.LoadTask(ctx(t), tk.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusRunning, stored.Status, "nothing was written")
+	calls, err := s.ListCalls(ctx(t), ten.ID, tk.ID)
+	require.NoError(t, err)
+	require.Empty(t, calls)
 }
 
 func testCancelTask(t *testing.T, s store.Store) {
