@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -203,7 +204,7 @@ func TestBadConfigurationFailsAtStart(t *testing.T) {
 		{"DATABASE_URL=mysql://x", "DATABASE_URL"},
 		{"AGENTIC_MAX_ATTEMPTS=0", "AGENTIC_MAX_ATTEMPTS"},
 		{"AGENTIC_ADMIN_TOKEN=short", "AGENTIC_ADMIN_TOKEN"},
-		{"AGENTIC_SIM_MODEL=gpt-9", "AGENTIC_SIM_MODEL"},
+		{"AGENTIC_MODELS_FILE=/nonexistent/models.yaml", "AGENTIC_MODELS_FILE"},
 	} {
 		cmd := execCmd(c, "ingest", tc.env)
 		out, err := cmd.CombinedOutput()
@@ -222,15 +223,20 @@ func waitStatus(t *testing.T, a *api, id, status string) {
 	}, 20*time.Second, 20*time.Millisecond, "task %s never became %s", id, status)
 }
 
-func usageRecords(t *testing.T, c *cluster, taskID string) int {
-	t.Helper()
+// dsn is the cluster's DATABASE_URL (the last one set wins, as for the processes).
+func (c *cluster) dsn() string {
 	var dsn string
 	for _, kv := range c.env {
-		if len(kv) > len("DATABASE_URL=") && kv[:len("DATABASE_URL=")] == "DATABASE_URL=" {
-			dsn = kv[len("DATABASE_URL="):]
+		if v, ok := strings.CutPrefix(kv, "DATABASE_URL="); ok {
+			dsn = v
 		}
 	}
-	pool, err := postgres.Open(context.Background(), dsn)
+	return dsn
+}
+
+func usageRecords(t *testing.T, c *cluster, taskID string) int {
+	t.Helper()
+	pool, err := postgres.Open(context.Background(), c.dsn())
 	require.NoError(t, err)
 	defer pool.Close()
 	var n int

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -161,7 +163,16 @@ func TestBudgetAcrossProcesses(t *testing.T) {
 	budgetUSD := store.MicrosToUSD(budget)
 	require.Equal(t, budget, store.USDToMicros(budgetUSD))
 
-	c := newCluster(t, "AGENTIC_SIM_MODEL=gpt-4o", "AGENTIC_SIM_LATENCY=200ms")
+	// One model in the registry, answered by the sim at gpt-4o's price.
+	models := filepath.Join(t.TempDir(), "models.yaml")
+	require.NoError(t, os.WriteFile(models, []byte(`- id: gpt-4o
+  provider: openai
+  quality: 90
+  context_window: 128000
+  input_usd_per_million: 2.50
+  output_usd_per_million: 10
+`), 0o600))
+	c := newCluster(t, "AGENTIC_MODELS_FILE="+models, "AGENTIC_SIM_LATENCY=200ms")
 	ingests := []*proc{c.start("ingest"), c.start("ingest")}
 	for range 3 {
 		c.start("worker")

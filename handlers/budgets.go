@@ -118,6 +118,33 @@ func (b *Budgets) unavailable(ctx context.Context, err error) (bool, func(int64)
 	return false, nil, fmt.Errorf("%w: %v", errBudgetUnavailable, err)
 }
 
+// left returns what remains of the tenant's budget this month once its settled spend is
+// counted (nil without a budget), so the router drops the models whose worst case cannot fit.
+// The calls in flight are not subtracted: they settle to far less than they reserve.
+func (b *Budgets) left(ctx context.Context, tenantID string, now time.Time) (*int64, error) {
+	ten, err := b.Tenants.GetTenant(ctx, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("budget of %s: %w", tenantID, err)
+	}
+	if ten.MonthlyBudgetMicros == nil {
+		return nil, nil
+	}
+	month := limits.BudgetMonth(now)
+	err = b.seed(ctx, tenantID, month, now)
+	var st limits.BudgetState
+	if err == nil {
+		st, err = b.Ledger.State(ctx, tenantID, month)
+	}
+	if err != nil {
+		if _, _, err := b.unavailable(ctx, err); err != nil {
+			return nil, err
+		}
+		return nil, nil // failing open: no budget to route by
+	}
+	left := max(*ten.MonthlyBudgetMicros-st.SpentMicros, 0)
+	return &left, nil
+}
+
 // seed gives a cold ledger the month's spend from the database, once.
 func (b *Budgets) seed(ctx context.Context, tenantID, month string, now time.Time) error {
 	st, err := b.Ledger.State(ctx, tenantID, month)

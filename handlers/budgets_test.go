@@ -29,7 +29,7 @@ func TestBudgetIsNeverOvershot(t *testing.T) {
 	require.NoError(t, err)
 	msgs, err := agent.Prompt(json.RawMessage(input))
 	require.NoError(t, err)
-	priced := llm.Model{ID: "sim", Provider: "sim", InputPerMillion: 1_000_000, OutputPerMillion: 1_000_000} // $1 a token
+	priced := llm.Model{ID: "sim", Provider: "sim", ContextWindow: 128_000, InputPerMillion: 1_000_000, OutputPerMillion: 1_000_000} // $1 a token
 	worst := priced.Cost(llm.InputTokens(msgs), int64(agent.MaxOutputTokens))
 	resp, err := llm.NewSim(llm.SimConfig{}).Complete(context.Background(), llm.Request{Model: "sim", Messages: msgs, MaxTokens: agent.MaxOutputTokens})
 	require.NoError(t, err)
@@ -43,7 +43,7 @@ func TestBudgetIsNeverOvershot(t *testing.T) {
 	ledger := limits.NewRedisBudget(rc, prefix)
 	for range 2 {
 		cfg := h.tasksConfig(llm.SimConfig{Latency: 100 * time.Millisecond}, 5*time.Second)
-		cfg.Model = priced
+		h.serve(&cfg, llm.NewSim(llm.SimConfig{Latency: 100 * time.Millisecond}), priced)
 		cfg.Budgets = &handlers.Budgets{Ledger: ledger, Tenants: &handlers.TenantCache{Store: h.store}, Usage: h.store}
 		h.runTasks(cfg, time.Second)
 	}

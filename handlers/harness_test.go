@@ -52,13 +52,24 @@ func newHarness(t testing.TB, ackWait time.Duration) *harness {
 
 // tasksConfig is a worker's configuration on this harness with the sim provider.
 func (h *harness) tasksConfig(sim llm.SimConfig, lease time.Duration) handlers.TasksConfig {
-	model, ok := llm.DefaultRegistry().Get("sim")
-	require.True(h.t, ok)
-	return handlers.TasksConfig{
-		Store: h.store, Events: h.pub, Agents: h.agents,
-		Provider: llm.NewSim(sim), Model: model, Lease: lease,
+	cfg := handlers.TasksConfig{
+		Store: h.store, Events: h.pub, Agents: h.agents, Lease: lease,
 		RetryDelay: func(int) time.Duration { return 20 * time.Millisecond },
 	}
+	h.serve(&cfg, llm.NewSim(sim), llm.Model{ID: "sim", Provider: "sim", ContextWindow: 128_000})
+	return cfg
+}
+
+// serve makes p the one provider and m the one model of cfg, good enough for any task
+// (quality 100), called once per attempt: the tests see each failure as the task's.
+func (h *harness) serve(cfg *handlers.TasksConfig, p llm.Provider, m llm.Model) {
+	h.t.Helper()
+	m.Quality = 100
+	reg, err := llm.NewRegistry([]llm.Model{m})
+	require.NoError(h.t, err)
+	caller, err := llm.NewCaller(llm.CallerConfig{Providers: map[string]llm.Provider{m.Provider: p}, MaxAttempts: 1})
+	require.NoError(h.t, err)
+	cfg.Router, cfg.Caller = &llm.Router{Registry: reg, Available: caller.Available}, caller
 }
 
 // run starts a Runner for handler on the named consumer; it is stopped at cleanup.

@@ -26,7 +26,16 @@ const (
 	CodeProvider     = "provider_error"
 	CodeInvalidAgent = "unknown_agent"
 	CodeAgentFailed  = "agent_error"
+	// CodeNoModel ends a task no model of the registry can serve within its quality floor,
+	// context, max_cost_usd and the providers up now (its routing says why each was dropped).
+	CodeNoModel = "no_model_available"
 )
+
+// ModelCaller calls a plan of models — the router's choice, then its fallbacks — with
+// retries, breakers and one deadline: llm.Caller.
+type ModelCaller interface {
+	Call(ctx context.Context, models []llm.Model, req llm.Request) (*llm.Response, llm.Model, []llm.Attempt, error)
+}
 
 // TaskStore is the part of the store that running tasks needs.
 type TaskStore interface {
@@ -35,6 +44,7 @@ type TaskStore interface {
 	Heartbeat(ctx context.Context, id string, leaseUntil time.Time) (bool, error)
 	ReleaseTask(ctx context.Context, id string) error
 	FinishTask(ctx context.Context, id string, r store.Result) (*store.Task, bool, error)
+	RecordCalls(ctx context.Context, calls []store.LLMCall) error
 }
 
 // TaskEvents is where Tasks announces what happened.
@@ -56,10 +66,10 @@ type TasksConfig struct {
 	// Cancels delivers cancel signals as they happen; nil means heartbeats alone notice them.
 	Cancels CancelRegistry
 	Agents  *agents.Catalog
-	// Provider and Model answer every model call. The router of a later issue chooses among
-	// many; until then one provider serves.
-	Provider llm.Provider
-	Model    llm.Model
+	// Router chooses the model of each call (the cost optimizer), and Caller calls it and
+	// its fallbacks.
+	Router *llm.Router
+	Caller ModelCaller
 	// Budgets, when set, reserves each model call's worst case against the tenant's monthly
 	// budget and settles its real cost.
 	Budgets *Budgets
@@ -91,8 +101,10 @@ func NewTasks(cfg TasksConfig) (*Tasks, error) {
 		return nil, errors.New("handlers: TasksConfig.Events is required")
 	case cfg.Agents == nil:
 		return nil, errors.New("handlers: TasksConfig.Agents is required")
-	case cfg.Provider == nil:
-		return nil, errors.New("handlers: TasksConfig.Provider is required")
+	case cfg.Router == nil || cfg.Router.Registry == nil:
+		return nil, errors.New("handlers: TasksConfig.Router with a Registry is required")
+	case cfg.Caller == nil:
+		return nil, errors.New("handlers: TasksConfig.Caller is required")
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 30 * time.Second
@@ -147,7 +159,7 @@ func (h *Tasks) Handle(ctx context.Context, m *events.Msg) error {
 	log := h.log.With("task_id", t.ID, "tenant_id", t.TenantID, "agent", t.Agent, "attempt", t.Attempts)
 	if t.MaxAttempts > 0 && t.Attempts > t.MaxAttempts {
 		// Earlier attempts died without a word (a crash loop): stop here.
-		return h.poison(ctx, log, m, t, fmt.Sprintf("gave up after %d attempts", t.MaxAttempts))
+		return h.poison(ctx, log, m, t, store.Result{}, fmt.Sprintf("gave up after %d attempts", t.MaxAttempts))
 	}
 	_ = h.cfg.Events.NotifyRunning(t.ID)
 
@@ -187,10 +199,16 @@ func (h *Tasks) Handle(ctx context.Context, m *events.Msg) error {
 		return events.Snooze(budgetWait / 2 * time.Duration(1+rand.N(2)))
 	case !retryable(runErr):
 		log.WarnContext(ctx, "task failed", "error", runErr)
-		return h.finish(ctx, log, t.ID, failure(runErr))
+		fail := failure(runErr)
+		fail.Routing, fail.Calls = res.Routing, res.Calls
+		return h.finish(ctx, log, t.ID, fail)
 	case t.MaxAttempts > 0 && t.Attempts >= t.MaxAttempts:
-		return h.poison(ctx, log, m, t, fmt.Sprintf("attempt %d of %d failed: %v", t.Attempts, t.MaxAttempts, runErr))
+		return h.poison(ctx, log, m, t, res, fmt.Sprintf("attempt %d of %d failed: %v", t.Attempts, t.MaxAttempts, runErr))
 	default:
+		// The calls of this attempt are kept now: the next attempt makes its own.
+		if err := h.cfg.Store.RecordCalls(context.WithoutCancel(ctx), res.Calls); err != nil {
+			log.ErrorContext(ctx, "record the attempt's model calls", "error", err)
+		}
 		// Leave the task running with its lease ended now, so the redelivery takes it over.
 		if _, err := h.cfg.Store.Heartbeat(context.WithoutCancel(ctx), t.ID, h.cfg.Now()); err != nil && !errors.Is(err, store.ErrTaskFinished) {
 			log.ErrorContext(ctx, "end lease for retry", "error", err)
@@ -219,48 +237,101 @@ func (h *Tasks) run(ctx context.Context, t *store.Task) (store.Result, error) {
 	if err != nil {
 		return store.Result{}, &taskFailure{code: CodeAgentFailed, err: err}
 	}
+	maxOut := agent.MaxOutputTokens
+	if maxOut <= 0 {
+		maxOut = defaultMaxOutputTokens
+	}
+	now := h.cfg.Now()
+	route := llm.RouteRequest{Messages: msgs, MaxOutputTokens: maxOut, AgentQuality: agent.Quality,
+		Quality: t.Quality, MaxCostMicros: t.MaxCostMicros}
+	if b := h.cfg.Budgets; b != nil {
+		left, err := b.left(ctx, t.TenantID, now)
+		if err != nil {
+			return store.Result{}, err // errBudgetUnavailable: back to the queue
+		}
+		route.BudgetLeftMicros = left
+	}
+	primary, fallbacks, routing, err := h.cfg.Router.Route(route)
+	res := store.Result{}
+	if res.Routing, err = routingJSON(routing, err); err != nil {
+		return res, err
+	}
+	plan := append([]llm.Model{primary}, fallbacks...)
+
 	settle := func(int64) {}
 	if b := h.cfg.Budgets; b != nil {
-		maxOut := int64(agent.MaxOutputTokens)
-		if maxOut <= 0 {
-			maxOut = defaultMaxOutputTokens
+		// Reserve the worst case of the dearest model the call may end on.
+		in := llm.InputTokens(msgs)
+		var worst int64
+		for _, m := range plan {
+			worst = max(worst, m.Cost(in, int64(maxOut)))
 		}
-		worst := h.cfg.Model.Cost(llm.InputTokens(msgs), maxOut)
-		ok, s, err := b.reserve(ctx, t.TenantID, callID(t.ID, t.Attempts), worst, h.cfg.Now(), 2*h.cfg.Lease)
+		ok, s, err := b.reserve(ctx, t.TenantID, callID(t.ID, t.Attempts), worst, now, 2*h.cfg.Lease)
 		if err != nil {
-			return store.Result{}, err // errBudgetBusy, errBudgetUnavailable: back to the queue
+			return res, err // errBudgetBusy, errBudgetUnavailable: back to the queue
 		}
 		if !ok {
-			return store.Result{}, &taskFailure{code: CodeBudgetExceeded,
+			return res, &taskFailure{code: CodeBudgetExceeded,
 				err: fmt.Errorf("the call's worst case, $%.6f, does not fit the tenant's monthly budget", store.MicrosToUSD(worst))}
 		}
 		settle = s
 	}
-	resp, err := h.cfg.Provider.Complete(ctx, llm.Request{
-		Model: h.cfg.Model.ID, Messages: msgs, MaxTokens: agent.MaxOutputTokens, Seed: t.ID,
-	})
-	if err != nil {
-		settle(0)
-		if ctx.Err() != nil {
-			return store.Result{}, ctx.Err()
-		}
-		return store.Result{}, err
+	resp, used, attempts, err := h.cfg.Caller.Call(ctx, plan, llm.Request{Messages: msgs, MaxTokens: maxOut, Seed: t.ID})
+	res.Calls = calls(t, attempts, h.cfg.Now())
+	var spent int64
+	for _, a := range attempts {
+		spent += a.CostMicros
 	}
-	cost := h.cfg.Model.Cost(resp.InputTokens, resp.OutputTokens)
-	settle(cost)
+	settle(spent)
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		return res, err
+	}
 	out, err := agent.Output(t.Input, resp.Content)
 	if err != nil {
-		return store.Result{}, &taskFailure{code: CodeAgentFailed, err: err}
+		return res, &taskFailure{code: CodeAgentFailed, err: err}
 	}
-	return store.Result{
-		Status:       store.StatusSucceeded,
-		Output:       out,
-		Model:        h.cfg.Model.ID,
-		Provider:     h.cfg.Provider.Name(),
-		InputTokens:  resp.InputTokens,
-		OutputTokens: resp.OutputTokens,
-		CostMicros:   cost,
-	}, nil
+	res.Status, res.Output = store.StatusSucceeded, out
+	res.Model, res.Provider = used.ID, attempts[len(attempts)-1].Provider
+	res.InputTokens, res.OutputTokens, res.CostMicros = resp.InputTokens, resp.OutputTokens, spent
+	return res, nil
+}
+
+// routingJSON encodes the router's decision for the task; a routing error is the task's
+// failure: no model fits (over the budget, when that is what dropped the last candidates).
+func routingJSON(r llm.Routing, routeErr error) (json.RawMessage, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode routing: %w", err)
+	}
+	if routeErr == nil {
+		return b, nil
+	}
+	// A model dropped as over budget passed every check before that one: the budget is what
+	// stands in the way.
+	code := CodeNoModel
+	for _, c := range r.Candidates {
+		if c.Dropped == "over_budget" {
+			code = CodeBudgetExceeded
+		}
+	}
+	return b, &taskFailure{code: code, err: routeErr}
+}
+
+// calls turns the caller's attempts into the task's usage records.
+func calls(t *store.Task, attempts []llm.Attempt, at time.Time) []store.LLMCall {
+	out := make([]store.LLMCall, len(attempts))
+	for i, a := range attempts {
+		out[i] = store.LLMCall{TaskID: t.ID, TenantID: t.TenantID, Attempt: t.Attempts, Seq: i + 1,
+			Provider: a.Provider, Model: a.Model, InputTokens: a.InputTokens, OutputTokens: a.OutputTokens,
+			CostMicros: a.CostMicros, LatencyMS: a.Latency.Milliseconds(), Outcome: a.Outcome, At: at}
+		if a.Err != nil {
+			out[i].Error = a.Err.Error()
+		}
+	}
+	return out
 }
 
 // heartbeat extends the lease (and renews the concurrency slot) until stopped, and cancels
@@ -316,13 +387,14 @@ func (h *Tasks) finish(ctx context.Context, log *slog.Logger, id string, r store
 
 // poison ends a task that used up its attempts, keeps a copy of its message on the
 // dead-letter stream, and terminates the message.
-func (h *Tasks) poison(ctx context.Context, log *slog.Logger, m *events.Msg, t *store.Task, why string) error {
+func (h *Tasks) poison(ctx context.Context, log *slog.Logger, m *events.Msg, t *store.Task, last store.Result, why string) error {
 	reason := store.TaskError{Code: CodeMaxAttempts, Message: why}
 	log.WarnContext(ctx, "task dead-lettered", "reason", why)
 	if err := h.cfg.Events.PublishDLQ(context.WithoutCancel(ctx), "tasks", m, reason); err != nil {
 		return fmt.Errorf("dead-letter task %s: %w", t.ID, err)
 	}
-	if err := h.finish(ctx, log, t.ID, store.Result{Status: store.StatusFailed, Error: &reason}); err != nil {
+	if err := h.finish(ctx, log, t.ID, store.Result{Status: store.StatusFailed, Error: &reason,
+		Routing: last.Routing, Calls: last.Calls}); err != nil {
 		return err
 	}
 	return events.Cancel(errors.New(why))

@@ -114,9 +114,9 @@ func TestRetryThenSuccess(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 5*time.Second)
 	cfg := h.tasksConfig(llm.SimConfig{}, 5*time.Second)
-	f := &flaky{Provider: cfg.Provider}
+	f := &flaky{Provider: llm.NewSim(llm.SimConfig{})}
 	f.failures.Store(1)
-	cfg.Provider = f
+	h.serve(&cfg, f, llm.Model{ID: "sim", Provider: "sim", ContextWindow: 128_000})
 	h.runTasks(cfg, time.Second)
 
 	task := h.submit("summarizer", `{"text":"flaky provider"}`)

@@ -31,11 +31,23 @@ runs, and report the submit rate, tasks per second end to end (first submit to l
 webhook) and submit-to-webhook latency. On a terminal a progress line shows the counts as
 they go. The receiver must be reachable from the workers: run it against 'agentic dev' or
 allow its address with AGENTIC_WEBHOOK_ALLOW.
+
+With --mix it instead prints the cost report of the router: a committed mix of realistic
+tasks across the built-in agents runs in process, through the router and the resilient
+caller, with the sim provider standing in for each model (the answer is simulated, the
+price is the chosen model's). It shows the models chosen and the cost per task for each
+agent and quality against always using gpt-4o, the tasks routed below their quality floor,
+the tasks no model could serve, and whether the goal, at least 60% cheaper with no task
+below its floor, is met (exit status 1 when not). --mix-file runs another mix in the same
+format: one JSON object a line, {"agent": "...", "quality": "economy|standard|premium"
+(optional), "input": {...}}. The report needs no server and no admin token.
 `
 
 var benchExamples = []string{
 	"agentic bench --tasks 2000 --clients 32",
 	"AGENTIC_URL=http://ingest:8080 agentic bench --webhook-listen 0.0.0.0:9000 --tenants 16",
+	"agentic bench --mix",
+	"agentic bench --mix-file my-tasks.jsonl",
 }
 
 // bench submits tasks from many clients across several tenants, with a webhook on each, and
@@ -52,6 +64,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	agent := fs.String("agent", "echo", "agent to run")
 	hookAddr := fs.String("webhook-listen", "127.0.0.1:0", "address of the webhook receiver the tasks call back")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up waiting for webhooks after this long")
+	mix := fs.Bool("mix", false, "print the router's cost report on the committed task mix instead of the load test")
+	mixFile := fs.String("mix-file", "", "run the cost report on the mix in `FILE` (JSON lines) instead of the committed one; implies --mix")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stdout, "%s\nFlags:\n%s\nExamples:\n  %s\n", benchAbout,
@@ -65,6 +79,16 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if fs.NArg() > 0 {
 		return usageErr("bench", "unexpected argument %q", fs.Arg(0))
+	}
+	if *mixFile != "" {
+		data, err := os.ReadFile(*mixFile)
+		if err != nil {
+			return err
+		}
+		return benchMix(ctx, *mixFile, data, stdout)
+	}
+	if *mix {
+		return benchMix(ctx, mixDefaultName, defaultMix, stdout)
 	}
 	if *adminToken == "" {
 		return usageErr("bench", "--admin-token (or AGENTIC_ADMIN_TOKEN) is required")

@@ -140,13 +140,19 @@ func start(tb testing.TB, st *postgres.Store, js jetstream.JetStream, nc *nats.C
 	policy := webhook.Policy{Allow: []string{"127.0.0.0/8", "::1", "localhost"}}
 
 	if !opts.NoWorker {
-		model, ok := llm.DefaultRegistry().Get("sim")
-		if !ok {
-			return nil, errors.New("no sim model in the default registry")
+		// As in agentic dev: the default registry, the sim answering for every provider.
+		sim := llm.NewSim(llm.SimConfig{Latency: opts.SimLatency})
+		providers := make(map[string]llm.Provider, len(llm.KnownProviders))
+		for _, name := range llm.KnownProviders {
+			providers[name] = sim
+		}
+		caller, err := llm.NewCaller(llm.CallerConfig{Providers: providers})
+		if err != nil {
+			return nil, err
 		}
 		tasks, err := handlers.NewTasks(handlers.TasksConfig{
 			Store: st, Events: pub, Cancels: cancels, Agents: catalog,
-			Provider: llm.NewSim(llm.SimConfig{Latency: opts.SimLatency}), Model: model,
+			Router: &llm.Router{Registry: llm.DefaultRegistry(), Available: caller.Available}, Caller: caller,
 			Lease:      5 * time.Second,
 			RetryDelay: func(int) time.Duration { return 20 * time.Millisecond },
 			Logger:     log,

@@ -25,7 +25,10 @@ func TestNewRunsTasksEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "succeeded", done.Status)
 	require.NotNil(t, done.Model)
-	assert.Equal(t, "sim", *done.Model)
+	require.NotNil(t, done.Provider)
+	assert.Equal(t, "gpt-4o-mini", *done.Model, "the cheapest model good enough for a standard summary")
+	assert.Equal(t, "sim", *done.Provider, "the sim answers for every provider")
+	assert.NotNil(t, done.Routing)
 
 	// The store is the one behind the API.
 	st, err := p.Store.LoadTask(t.Context(), task.ID)

@@ -31,13 +31,23 @@ type Config struct {
 
 	WebhookAllow string // AGENTIC_WEBHOOK_ALLOW: hosts and CIDRs allowed as webhook targets
 
-	Sim        bool          // AGENTIC_SIM: route to the simulated provider (true: no real provider exists yet)
-	SimLatency time.Duration // AGENTIC_SIM_LATENCY ("50ms")
-	// SimModel (AGENTIC_SIM_MODEL, "sim") is the registry model the simulated provider
-	// stands in for: tasks record its id and cost its price, so budgets and usage can be
-	// exercised without a real provider. The "sim" model is free.
-	SimModel    string
-	SimFailRate float64 // AGENTIC_SIM_FAIL_RATE (0)
+	// The LLM providers: one without credentials is not routed to.
+	OpenAIKey        string // OPENAI_API_KEY
+	OpenAIBaseURL    string // OPENAI_BASE_URL: any OpenAI-compatible endpoint (vLLM, a proxy)
+	AnthropicKey     string // ANTHROPIC_API_KEY
+	AnthropicBaseURL string // ANTHROPIC_BASE_URL
+	GroqKey          string // GROQ_API_KEY
+	OllamaHost       string // OLLAMA_HOST: Ollama's OpenAI-compatible API, no key needed
+	// Models (AGENTIC_MODELS_FILE) is the model registry: DESIGN.md's models and prices, or
+	// the file's.
+	Models []llm.Model
+
+	// Sim (AGENTIC_SIM) routes to the simulated provider, which then answers for every model
+	// whose provider has no credentials, at that model's price. On by default when no real
+	// provider has credentials, and always in agentic dev.
+	Sim         bool
+	SimLatency  time.Duration // AGENTIC_SIM_LATENCY ("50ms")
+	SimFailRate float64       // AGENTIC_SIM_FAIL_RATE (0)
 
 	MaxAttempts       int           // AGENTIC_MAX_ATTEMPTS (3)
 	AckWait           time.Duration // AGENTIC_ACK_WAIT: redelivery after a silent worker, and the task lease ("30s")
@@ -72,9 +82,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Prefix:            r.str("AGENTIC_NATS_PREFIX", "agentic"),
 		Replicas:          r.integer("AGENTIC_NATS_REPLICAS", 1),
 		WebhookAllow:      r.str("AGENTIC_WEBHOOK_ALLOW", ""),
-		Sim:               r.boolean("AGENTIC_SIM", true),
 		SimLatency:        r.duration("AGENTIC_SIM_LATENCY", 50*time.Millisecond),
-		SimModel:          r.str("AGENTIC_SIM_MODEL", "sim"),
 		SimFailRate:       r.float("AGENTIC_SIM_FAIL_RATE", 0),
 		MaxAttempts:       r.integer("AGENTIC_MAX_ATTEMPTS", 3),
 		AckWait:           r.duration("AGENTIC_ACK_WAIT", 30*time.Second),
@@ -94,6 +102,22 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("AGENTIC_TIERS_FILE: %w", err)
 	}
 	c.Tiers = tiers
+	c.OpenAIKey, c.OpenAIBaseURL = r.str("OPENAI_API_KEY", ""), r.str("OPENAI_BASE_URL", "")
+	c.AnthropicKey, c.AnthropicBaseURL = r.str("ANTHROPIC_API_KEY", ""), r.str("ANTHROPIC_BASE_URL", "")
+	c.GroqKey, c.OllamaHost = r.str("GROQ_API_KEY", ""), r.str("OLLAMA_HOST", "")
+	c.Sim = r.boolean("AGENTIC_SIM", !c.HasProvider())
+	if r.err != nil {
+		return Config{}, r.err
+	}
+	c.Models = llm.DefaultModels()
+	if path := r.str("AGENTIC_MODELS_FILE", ""); path != "" {
+		if c.Models, err = llm.LoadModels(path); err != nil {
+			return Config{}, fmt.Errorf("AGENTIC_MODELS_FILE: %w", err)
+		}
+	}
+	if err := llm.CheckFallbacks(c.Models); err != nil {
+		return Config{}, fmt.Errorf("AGENTIC_MODELS_FILE: %w", err)
+	}
 	if c.FailOpen, err = failOpen(r.str("AGENTIC_FAIL_OPEN", defaultFailOpen)); err != nil {
 		return Config{}, fmt.Errorf("AGENTIC_FAIL_OPEN: %w", err)
 	}
@@ -139,7 +163,6 @@ func (c Config) validate() error {
 		check("AGENTIC_NATS_REPLICAS", c.Replicas >= 1 && c.Replicas <= 5, "must be between 1 and 5"),
 		check("AGENTIC_SIM_LATENCY", c.SimLatency >= 0, "must not be negative"),
 		check("AGENTIC_SIM_FAIL_RATE", c.SimFailRate >= 0 && c.SimFailRate <= 1, "must be between 0 and 1"),
-		check("AGENTIC_SIM_MODEL", knownModel(c.SimModel), fmt.Sprintf("%q is not a model of the registry", c.SimModel)),
 		check("AGENTIC_MAX_ATTEMPTS", c.MaxAttempts >= 1 && c.MaxAttempts <= 100, "must be between 1 and 100"),
 		check("AGENTIC_ACK_WAIT", c.AckWait >= time.Second, "must be at least 1s"),
 		check("AGENTIC_DRAIN_TIMEOUT", c.DrainTimeout >= 0, "must not be negative"),
@@ -283,8 +306,7 @@ func first(errs ...error) error {
 	return nil
 }
 
-// knownModel reports whether the registry has a model of that id.
-func knownModel(id string) bool {
-	_, ok := llm.DefaultRegistry().Get(id)
-	return ok
+// HasProvider reports whether a real LLM provider has credentials (or, for Ollama, a host).
+func (c Config) HasProvider() bool {
+	return c.OpenAIKey != "" || c.AnthropicKey != "" || c.GroqKey != "" || c.OllamaHost != ""
 }

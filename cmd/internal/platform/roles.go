@@ -17,7 +17,6 @@ import (
 	"github.com/agentic-run/agentic/health"
 	"github.com/agentic-run/agentic/ingest"
 	"github.com/agentic-run/agentic/limits"
-	"github.com/agentic-run/agentic/llm"
 	"github.com/agentic-run/agentic/outbox"
 	"github.com/agentic-run/agentic/schedule"
 	"github.com/agentic-run/agentic/webhook"
@@ -115,10 +114,6 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	if err != nil {
 		return fmt.Errorf("AGENTIC_WEBHOOK_ALLOW: %w", err)
 	}
-	if !c.Sim {
-		return errors.New("AGENTIC_SIM: no LLM provider is configured; set AGENTIC_SIM=true")
-	}
-	model, _ := llm.DefaultRegistry().Get(c.SimModel) // checked by Load
 	pub := events.NewPublisher(e.JS, e.Names)
 	cancels, err := events.NewCancels(e.NC, e.Names)
 	if err != nil {
@@ -131,7 +126,11 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		sem = limits.NewRedisSemaphore(e.Redis, c.Prefix)
 	}
 	tenants := &handlers.TenantCache{Store: e.Store} // tiers and budgets, for the limits
-	_, outages, err := e.Observability(log)
+	metrics, outages, err := e.Observability(log)
+	if err != nil {
+		return err
+	}
+	router, caller, err := modelCalls(c, log, metrics.Meter("github.com/agentic-run/agentic/llm"))
 	if err != nil {
 		return err
 	}
@@ -140,15 +139,15 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	budgets := &handlers.Budgets{Ledger: e.BudgetLedger(c.Prefix), Tenants: tenants, Usage: e.Store,
 		FailOpen: c.FailOpen["budgets"], Outages: outages, Logger: log}
 	tasks, err := handlers.NewTasks(handlers.TasksConfig{
-		Budgets:  budgets,
-		Store:    e.Store,
-		Events:   pub,
-		Cancels:  cancels,
-		Agents:   catalog,
-		Provider: llm.NewSim(llm.SimConfig{Latency: c.SimLatency, FailRate: c.SimFailRate}),
-		Model:    model,
-		Lease:    c.AckWait,
-		Logger:   log,
+		Budgets: budgets,
+		Store:   e.Store,
+		Events:  pub,
+		Cancels: cancels,
+		Agents:  catalog,
+		Router:  router,
+		Caller:  caller,
+		Lease:   c.AckWait,
+		Logger:  log,
 	})
 	if err != nil {
 		return err
