@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 
@@ -63,7 +65,7 @@ func TestWorkerCallsAnOpenAICompatibleEndpoint(t *testing.T) {
 	fake := newFakeOpenAI(t, key, 1)
 	c := newCluster(t, "OPENAI_API_KEY="+key, "OPENAI_BASE_URL="+fake.srv.URL+"/v1")
 	ingest := c.start("ingest")
-	c.start("worker")
+	worker := c.start("worker")
 	_, tn := tenant(t, ingest)
 
 	var task client.Task
@@ -95,6 +97,23 @@ func TestWorkerCallsAnOpenAICompatibleEndpoint(t *testing.T) {
 	require.Equal(t, "gpt-4o-mini", fake.calls[1]["model"])
 	require.NotEmpty(t, fake.calls[1]["messages"])
 	fake.mu.Unlock()
+
+	// The worker's /health/detailed (admin only) shows the provider's circuit, closed again
+	// after one failure of five, and /metrics its breaker gauge.
+	var detailed struct {
+		Status    string
+		Providers map[string]struct {
+			Status, Circuit string
+			Models          map[string]string
+		}
+	}
+	require.Equal(t, http.StatusUnauthorized, worker.api("").do("GET", "/health/detailed", nil, nil))
+	require.Equal(t, http.StatusOK, worker.api(adminToken).do("GET", "/health/detailed", nil, &detailed))
+	require.Equal(t, "ok", detailed.Status)
+	require.Equal(t, []string{"openai"}, slices.Collect(maps.Keys(detailed.Providers)), "only the provider with credentials")
+	require.Equal(t, "closed", detailed.Providers["openai"].Circuit)
+	require.Equal(t, "closed", detailed.Providers["openai"].Models["gpt-4o-mini"])
+	require.Zero(t, scrape(t, worker.addr, "agentic_llm_breaker_state", `model="gpt-4o-mini"`, `provider="openai"`))
 
 	// One usage record per call: the 503, then the answer.
 	pool, err := postgres.Open(context.Background(), c.dsn())

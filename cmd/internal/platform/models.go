@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -63,16 +65,17 @@ func providers(c Config) (map[string]llm.Provider, error) {
 
 // modelCalls builds a worker's router, which chooses each call's model among those whose
 // provider answers and whose circuit is not open, and the caller, which calls it with
-// retries, breakers and fallbacks. Breaker changes are logged and their states exported as
-// agentic.llm.breaker.state (0 closed, 1 half open, 2 open).
-func modelCalls(c Config, log *slog.Logger, meter metric.Meter) (*llm.Router, *llm.Caller, error) {
+// retries, breakers and fallbacks, and the names of the providers it may call. Breaker
+// changes are logged and their states exported as agentic.llm.breaker.state (0 closed, 1
+// half open, 2 open).
+func modelCalls(c Config, log *slog.Logger, meter metric.Meter) (*llm.Router, *llm.Caller, []string, error) {
 	reg, err := llm.NewRegistry(c.Models)
 	if err != nil {
-		return nil, nil, fmt.Errorf("AGENTIC_MODELS_FILE: %w", err)
+		return nil, nil, nil, fmt.Errorf("AGENTIC_MODELS_FILE: %w", err)
 	}
 	ps, err := providers(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	caller, err := llm.NewCaller(llm.CallerConfig{
 		Providers: ps,
@@ -81,7 +84,7 @@ func modelCalls(c Config, log *slog.Logger, meter metric.Meter) (*llm.Router, *l
 		},
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	_, err = meter.Int64ObservableGauge("agentic.llm.breaker.state",
 		metric.WithDescription("Each model's circuit breaker: 0 closed, 1 half open, 2 open."),
@@ -93,9 +96,9 @@ func modelCalls(c Config, log *slog.Logger, meter metric.Meter) (*llm.Router, *l
 			return nil
 		}))
 	if err != nil {
-		return nil, nil, fmt.Errorf("telemetry: %w", err)
+		return nil, nil, nil, fmt.Errorf("telemetry: %w", err)
 	}
-	return &llm.Router{Registry: reg, Available: caller.Available}, caller, nil
+	return &llm.Router{Registry: reg, Available: caller.Available}, caller, slices.Sorted(maps.Keys(ps)), nil
 }
 
 var breakerValue = map[string]int64{"closed": 0, "half_open": 1, "open": 2}

@@ -130,7 +130,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	if err != nil {
 		return err
 	}
-	router, caller, err := modelCalls(c, log, metrics.Meter("github.com/agentic-run/agentic/llm"))
+	router, caller, providerNames, err := modelCalls(c, log, metrics.Meter("github.com/agentic-run/agentic/llm"))
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,14 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	}
 	log.Info("worker started", "concurrency", c.Concurrency)
 
-	err = serveHealth(ctx, c, e, log, listening)
+	err = serveHealth(ctx, c, e, log, listening, health.Detailed{Version: Version, AdminToken: c.AdminToken,
+		Providers: func() map[string]health.ProviderStatus {
+			var circuits []health.Circuit
+			for _, b := range caller.States() {
+				circuits = append(circuits, health.Circuit{Provider: b.Provider, Model: b.Model, State: b.State})
+			}
+			return health.Circuits(providerNames, circuits)
+		}})
 	// Drain: stop all consumers at once; each waits for its own in-flight handlers.
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.DrainTimeout+30*time.Second)
 	defer cancel()
@@ -234,13 +241,13 @@ func RunScheduler(ctx context.Context, c Config, e *Engines, log *slog.Logger, l
 		return err
 	}
 	log.Info("scheduler started", "reconcile", c.ReconcileSchedule)
-	err = serveHealth(ctx, c, e, log, listening)
+	err = serveHealth(ctx, c, e, log, listening, health.Detailed{Version: Version, AdminToken: c.AdminToken})
 	return errors.Join(err, s.Stop(context.WithoutCancel(ctx)))
 }
 
-// serveHealth serves the health endpoints on c.MetricsAddr until ctx ends; without an
-// address it only waits for ctx.
-func serveHealth(ctx context.Context, c Config, e *Engines, log *slog.Logger, listening func(string)) error {
+// serveHealth serves the health endpoints and /metrics on c.MetricsAddr until ctx ends;
+// without an address it only waits for ctx.
+func serveHealth(ctx context.Context, c Config, e *Engines, log *slog.Logger, listening func(string), detailed health.Detailed) error {
 	if c.MetricsAddr == "" {
 		<-ctx.Done()
 		return nil
@@ -251,6 +258,7 @@ func serveHealth(ctx context.Context, c Config, e *Engines, log *slog.Logger, li
 	}
 	mux := http.NewServeMux()
 	health.Register(mux, e.Checks())
+	health.RegisterDetailed(mux, e.Checks(), detailed)
 	mux.Handle("GET /metrics", metrics.Handler())
 	h := withPprof(c, mux)
 	ln, err := net.Listen("tcp", c.MetricsAddr)
