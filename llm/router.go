@@ -97,7 +97,8 @@ var routeSQL = []string{"sql", "create table", "insert into", "alter table"}
 
 // QualityFloor is the least model quality a request needs, from its estimated complexity.
 //
-// Complexity scores the prompt (InputTokens of all messages, system prompt included):
+// Complexity scores the task's own messages — not the system prompt, the agent's constant,
+// whose difficulty the agent declares — by their InputTokens:
 // 4,000 input tokens or more score 1, 16,000 or more 2; each kind of hard-task signal scores
 // 1, at most 2 in all. The signals are a code fence (```), SQL ("sql", "create table",
 // "insert into", "alter table", or SELECT … FROM in capitals) and the whole words prove/proof,
@@ -128,8 +129,14 @@ func QualityFloor(req RouteRequest) (floor int, complexity string) {
 	case "premium":
 		floor += 10
 	}
-	score := min(routeSignalCount(req.Messages), 2)
-	switch tokens := InputTokens(req.Messages); {
+	var task []Message
+	for _, m := range req.Messages {
+		if m.Role != "system" {
+			task = append(task, m)
+		}
+	}
+	score := min(routeSignalCount(task), 2)
+	switch tokens := InputTokens(task); {
 	case tokens >= routeVeryLongInput:
 		score += 2
 	case tokens >= routeLongInput:

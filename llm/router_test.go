@@ -123,10 +123,10 @@ func TestQualityFloor(t *testing.T) {
 		{"select from in prose", "", "economy", []llm.Message{{Role: "user", Content: "Please select a color from the list."}}, 65, "low"},
 		{"one kind twice", "", "economy", []llm.Message{{Role: "user", Content: "A proof, please: prove it."}}, 70, "medium"},
 		{"two kinds", "", "economy", []llm.Message{{Role: "user", Content: "Refactor this for security."}}, 75, "high"},
-		{"in the system prompt", "", "economy", []llm.Message{
-			{Role: "system", Content: "You review contracts."},
+		{"not in the system prompt: the agent's constant", "", "economy", []llm.Message{
+			{Role: "system", Content: "You review contracts and analyze their security, step by step."},
 			{Role: "user", Content: "Is this legal?"},
-		}, 75, "high"},
+		}, 70, "medium"},
 		{"long input", "", "economy", []llm.Message{{Role: "user", Content: strings.Repeat("word ", 4_000)}}, 70, "medium"},
 		{"very long input", "", "economy", []llm.Message{{Role: "user", Content: strings.Repeat("word ", 16_000)}}, 75, "high"},
 		{"long input and a keyword", "", "economy", []llm.Message{{Role: "user", Content: "Optimize: " + strings.Repeat("word ", 4_000)}}, 75, "high"},
@@ -521,7 +521,7 @@ func TestRouteDefaultRegistry(t *testing.T) {
 	review := []llm.Message{
 		{Role: "system", Content: "You are a senior software engineer doing a code review of go code. " +
 			"List bugs, security problems and readability issues, most important first, each with a concrete fix. Be concise."},
-		{Role: "user", Content: "```go\nfunc div(a, b int) int { return a / b }\n```"},
+		{Role: "user", Content: "```go\nfunc div(a, b int) int { return a / b }\n```\nMind its security."},
 	}
 
 	// An economy summary goes to the cheapest model that can summarize: the local one if
@@ -541,7 +541,7 @@ func TestRouteDefaultRegistry(t *testing.T) {
 	require.Less(t, rt.Candidates[0].EstimatedCostUSD, 0.0001)
 
 	// A code review by the premium agent needs quality 85 (65 + 10 for the agent + 10 for a
-	// code fence and "security"): gpt-4.1 is the cheapest of those.
+	// code fence and "security" in the task): gpt-4.1 is the cheapest of those.
 	premium := llm.RouteRequest{Messages: review, MaxOutputTokens: 2048, AgentQuality: "premium"}
 	chosen, fallbacks, rt, err = (&llm.Router{Registry: reg, Available: configured}).Route(premium)
 	require.NoError(t, err)
