@@ -154,6 +154,11 @@ func (p *openAIProvider) failure(ctx context.Context, raw *http.Response, err er
 		// The SDK's own message is the status alone; the provider's explanation is what
 		// tells a missing model from a bad parameter.
 		msg = "chat completion: " + joinDetails(statusLine(status), apiErr.Type, apiErr.Code, apiErr.Message)
+		if apiErr.Code == "insufficient_quota" {
+			// A 429 no wait will mend: the account is out of credit. Like a 401, it takes
+			// the provider out of routing rather than being retried.
+			return &Error{Kind: KindAuth, Provider: p.name, Status: status, Err: newCallFailure(msg, p.apiKey, err)}
+		}
 	} else if status >= http.StatusBadRequest {
 		// An error body the SDK could not decode: show what came back instead.
 		msg = "chat completion: " + joinDetails(statusLine(status), bodyExcerpt(raw))

@@ -304,6 +304,12 @@ func TestOpenAIErrors(t *testing.T) {
 			kind: llm.KindRateLimited, retryAfter: 1500 * time.Millisecond, message: "429 Too Many Requests",
 		},
 		{
+			// Out of credit: no wait mends it, so it is not retried but fails over, as a 401.
+			name: "429 insufficient quota", status: 429, header: withHeader(rateLimits, "Retry-After", "1"),
+			body: openAIError("You exceeded your current quota, please check your plan and billing details.", "insufficient_quota", "insufficient_quota"),
+			kind: llm.KindAuth, message: "insufficient_quota",
+		},
+		{
 			name: "500 server error", status: 500,
 			body: openAIError("The server had an error while processing your request. Sorry about that!", "server_error", ""),
 			kind: llm.KindRetryable, message: "500 Internal Server Error: server_error: The server had an error",
