@@ -309,11 +309,15 @@ func routingJSON(r llm.Routing, routeErr error) (json.RawMessage, error) {
 	if routeErr == nil {
 		return b, nil
 	}
-	// A model dropped as over budget passed every check before that one: the budget is what
-	// stands in the way.
+	// A model dropped as unavailable or over budget passed every check before that one: what
+	// stands in the way is an outage (open circuits, a provider refusing its key), which the
+	// task's retries may outlast, or the budget, which only grows more spent.
 	code := CodeNoModel
 	for _, c := range r.Candidates {
-		if c.Dropped == "over_budget" {
+		switch c.Dropped {
+		case llm.DroppedUnavailable:
+			return b, fmt.Errorf("no model available now: %w", routeErr)
+		case llm.DroppedOverBudget:
 			code = CodeBudgetExceeded
 		}
 	}

@@ -109,7 +109,8 @@ func TestPoisonTaskEndsFailedAndDeadLettered(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond)
 }
 
-// A task that fails once and then succeeds is retried and counts both attempts.
+// A task that fails once and then succeeds is retried and counts both attempts; each
+// attempt's call is a usage record, and the routing is on the task.
 func TestRetryThenSuccess(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 5*time.Second)
@@ -123,6 +124,32 @@ func TestRetryThenSuccess(t *testing.T) {
 	got := h.waitStatus(task.ID, store.StatusSucceeded, 10*time.Second)
 	require.Equal(t, 2, got.Attempts)
 	require.Equal(t, 1, h.count(`SELECT count(*) FROM usage_records WHERE task_id = $1`, task.ID))
+	calls, err := h.store.ListCalls(context.Background(), h.tenant.ID, task.ID)
+	require.NoError(t, err)
+	require.Len(t, calls, 2)
+	require.Equal(t, []string{"error", "ok"}, []string{calls[0].Outcome, calls[1].Outcome})
+	require.Equal(t, []int{1, 2}, []int{calls[0].Attempt, calls[1].Attempt})
+	require.Positive(t, calls[1].InputTokens)
+	var routing llm.Routing
+	require.NoError(t, json.Unmarshal(got.Routing, &routing))
+	require.Equal(t, "sim", routing.Chosen)
+}
+
+// A task no model can serve fails no_model_available at once, its routing saying why.
+func TestNoModelFailsTheTask(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 5*time.Second)
+	cfg := h.tasksConfig(llm.SimConfig{}, 5*time.Second)
+	h.serve(&cfg, llm.NewSim(llm.SimConfig{}), llm.Model{ID: "tiny", Provider: "sim", ContextWindow: 16})
+	h.runTasks(cfg, time.Second)
+
+	got := h.waitStatus(h.submit("summarizer", `{"text":"too long for a 16-token model"}`).ID, store.StatusFailed, 10*time.Second)
+	require.Equal(t, handlers.CodeNoModel, got.Error.Code)
+	require.Equal(t, 1, got.Attempts)
+	var routing llm.Routing
+	require.NoError(t, json.Unmarshal(got.Routing, &routing))
+	require.Equal(t, []llm.Candidate{{Model: "tiny", Provider: "sim", Quality: 100, Dropped: llm.DroppedContextTooSmall,
+		EstimatedCostUSD: 0, WorstCostUSD: 0}}, routing.Candidates)
 }
 
 func TestCancelRunningTask(t *testing.T) {

@@ -533,21 +533,18 @@ func TestErrorClassesOverHTTP(t *testing.T) {
 			outcomes: []string{"gpt-4o-mini:auth", "claude-3-5-haiku:ok"},
 			kind:     llm.KindAuth, status: http.StatusUnauthorized,
 			message: "401 Unauthorized: invalid_request_error: invalid_api_key: Incorrect API key provided: [redacted].",
-			then: func(t *testing.T, c *llm.Caller, oa, an *wireFake) {
-				// The whole provider cools down, not only the model called.
-				require.False(t, c.Available(wireGPT))
-				require.False(t, c.Available(llm.Model{ID: "gpt-4o", Provider: "openai"}))
-				require.True(t, c.Available(wireHaiku))
-
-				_, got, attempts, err := c.Call(t.Context(), wireChain, wireReq)
-				require.NoError(t, err)
-				require.Equal(t, wireHaiku.ID, got.ID)
-				require.Equal(t, []string{"gpt-4o-mini:auth", "claude-3-5-haiku:ok"}, callerOutcomes(attempts))
-				require.ErrorContains(t, attempts[0].Err, "refused our credentials")
-				require.NotContains(t, attempts[0].Err.Error(), openAIKey)
-				require.Equal(t, 1, oa.count(), "not called while cooling down")
-				require.Equal(t, 2, an.count())
-			},
+			then:    requireOpenAICoolingDown,
+		},
+		{
+			// Out of credit: a 429 that no wait mends takes the provider out like a 401.
+			name: "429 insufficient quota",
+			reply: wireReply{status: http.StatusTooManyRequests, header: http.Header{"X-Request-Id": {"req_0e1f2a"}},
+				body: `{"error":{"message":"You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}`},
+			wantOpenAI: 1, failover: true,
+			outcomes: []string{"gpt-4o-mini:auth", "claude-3-5-haiku:ok"},
+			kind:     llm.KindAuth, status: http.StatusTooManyRequests,
+			message: "429 Too Many Requests: insufficient_quota: insufficient_quota: You exceeded your current quota",
+			then:    requireOpenAICoolingDown,
 		},
 		{
 			name: "500 server error",
@@ -617,16 +614,21 @@ func TestErrorClassesOverHTTP(t *testing.T) {
 	}
 }
 
-func TestScratchBudgetSleepOverHTTP(t *testing.T) {
-	for _, ra := range []string{"300", "1500"} {
-		rep := openAIRateLimited
-		rep.header = rep.header.Clone()
-		rep.header.Set("Retry-After-Ms", ra)
-		oa := newOpenAIWire(t, rep)
-		an := newAnthropicWire(t, anthropicAnswer)
-		c := wireCaller(t, oa, an, nil, llm.CallerConfig{MaxAttempts: 1, Deadline: 5 * time.Second, InitialBackoff: time.Millisecond})
-		start := time.Now()
-		_, _, attempts, err := c.Call(t.Context(), wireChain, wireReq)
-		t.Logf("retry-after-ms %s: %v, %d requests, %v, %v", ra, time.Since(start), oa.count(), callerOutcomes(attempts), err)
-	}
+// requireOpenAICoolingDown checks that OpenAI, having refused the first Call, is out of
+// routing for all its models and is not called again.
+func requireOpenAICoolingDown(t *testing.T, c *llm.Caller, oa, an *wireFake) {
+	t.Helper()
+	// The whole provider cools down, not only the model called.
+	require.False(t, c.Available(wireGPT))
+	require.False(t, c.Available(llm.Model{ID: "gpt-4o", Provider: "openai"}))
+	require.True(t, c.Available(wireHaiku))
+
+	_, got, attempts, err := c.Call(t.Context(), wireChain, wireReq)
+	require.NoError(t, err)
+	require.Equal(t, wireHaiku.ID, got.ID)
+	require.Equal(t, []string{"gpt-4o-mini:auth", "claude-3-5-haiku:ok"}, callerOutcomes(attempts))
+	require.ErrorContains(t, attempts[0].Err, "refused our credentials")
+	require.NotContains(t, attempts[0].Err.Error(), openAIKey)
+	require.Equal(t, 1, oa.count(), "not called while cooling down")
+	require.Equal(t, 2, an.count())
 }
