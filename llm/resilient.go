@@ -298,6 +298,10 @@ func (r *callerRun) tryModel(m Model) (*Response, bool, error) {
 		if retry >= r.c.cfg.RetriesPerModel {
 			return nil, false, nil
 		}
+		if r.calls >= r.c.cfg.MaxAttempts {
+			// No call is left to wait for: give up now, not after the backoff.
+			return nil, true, r.giveUp("attempt budget spent")
+		}
 		if wait == 0 {
 			// MaxInterval caps the interval before jitter, not after: cap it here.
 			wait = min(bo.NextBackOff(), r.c.cfg.MaxBackoff)

@@ -404,6 +404,8 @@ func Test429StormOverHTTP(t *testing.T) {
 			minElapsed: 2 * 20 * time.Millisecond,
 		},
 		{
+			// MaxAttempts ends it before RetriesPerModel does. (The Caller sleeps out the
+			// second Retry-After before it notices the budget is spent: minElapsed is a floor.)
 			name: "attempt budget", calls: 1, maxAttempts: 2, retries: 5,
 			wantOpenAI: 2, wantAnthropic: 0,
 			why: "attempt budget spent after 2 attempt(s)", lastProvider: "openai", lastRetryAfter: 20 * time.Millisecond,

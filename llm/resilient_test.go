@@ -530,6 +530,22 @@ func TestCallerFailsOverWhenRetryAfterPassesDeadline(t *testing.T) {
 	require.Equal(t, []string{"model-a:rate_limited", "model-b:ok"}, callerOutcomes(attempts))
 }
 
+// The last call the attempt budget allows ends the Call at once: no backoff or Retry-After
+// is waited for a call that will not be made.
+func TestCallerSpentBudgetWaitsForNothing(t *testing.T) {
+	t.Parallel()
+	p := newCallerFake("prov", callerFail("prov", llm.KindRateLimited, 429, 1500*time.Millisecond))
+	cfg := callerConfig(p)
+	cfg.MaxAttempts, cfg.Deadline = 1, 5*time.Second
+	c := newCallerT(t, cfg)
+
+	start := time.Now()
+	_, _, attempts, err := c.Call(t.Context(), []llm.Model{callerModel("model-a", "prov")}, callerReq)
+	require.ErrorContains(t, err, "attempt budget spent")
+	require.Less(t, time.Since(start), 500*time.Millisecond, "waited out a Retry-After with no call left")
+	require.Equal(t, []string{"model-a:rate_limited"}, callerOutcomes(attempts))
+}
+
 func TestCallerDeadlineBoundsHangingProvider(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
