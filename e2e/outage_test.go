@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -18,59 +15,6 @@ import (
 
 	"github.com/agentic-run/agentic/client"
 )
-
-// redisProc is a redis-server of the test's own, to stop and start again on the same port.
-type redisProc struct {
-	t    *testing.T
-	port int
-	cmd  *exec.Cmd
-}
-
-func startRedis(t *testing.T) *redisProc {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	require.NoError(t, err, "redis-server is needed (scripts/engines.sh installs it)")
-	// A port below the ephemeral range: while the server is down, clients redial it in a
-	// loop, and a dial from an ephemeral port equal to the server's connects to itself
-	// (TCP simultaneous open), leaving the server unable to listen again.
-	var port int
-	for range 100 {
-		p := 20000 + rand.IntN(10000)
-		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
-			require.NoError(t, ln.Close())
-			port = p
-			break
-		}
-	}
-	require.NotZero(t, port, "no free port for redis-server")
-	r := &redisProc{t: t, port: port}
-	r.start(bin)
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *redisProc) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
-
-func (r *redisProc) start(bin string) {
-	r.t.Helper()
-	r.cmd = exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(r.port), "--save", "", "--appendonly", "no")
-	require.NoError(r.t, r.cmd.Start())
-	require.Eventually(r.t, func() bool {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", r.port))
-		if err == nil {
-			_ = c.Close()
-		}
-		return err == nil
-	}, 10*time.Second, 20*time.Millisecond, "redis-server did not start")
-}
-
-func (r *redisProc) stop() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		r.cmd = nil
-	}
-}
 
 // scrape returns the value of a Prometheus sample whose name and labels match, or -1.
 func scrape(t *testing.T, addr, name string, labels ...string) float64 {

@@ -73,6 +73,10 @@ func (n Names) LiveSubject(taskID string) string { return n.Prefix + ".live." + 
 // CancelSubject carries a request to interrupt a running task (core NATS, not stored).
 func (n Names) CancelSubject(taskID string) string { return n.Prefix + ".cancel." + taskID }
 
+// WorkerHeartbeatSubject carries each worker's periodic announcement of itself (core NATS,
+// not stored), which ingest collects for /health/detailed: PREFIX.workers.heartbeat.
+func (n Names) WorkerHeartbeatSubject() string { return n.Prefix + ".workers.heartbeat" }
+
 // DLQSubject is where dead-lettered copies of a kind of message go, by tenant:
 // PREFIX.dlq.tasks.TENANT (DLQSystem for a message that is no tenant's).
 func (n Names) DLQSubject(kind, tenantID string) string {

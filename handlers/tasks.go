@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/agentic-run/agentic/agents"
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/llm"
@@ -82,14 +84,18 @@ type TasksConfig struct {
 	// (exponential with jitter from 1s, at most 1m).
 	RetryDelay func(attempt int) time.Duration
 	Logger     *slog.Logger
+	// Meter, when set, records tasks finished, their queue wait and run time, and each model
+	// call's duration, tokens, outcome and cost (default: none).
+	Meter metric.Meter
 	// Now is the clock (time.Now).
 	Now func() time.Time
 }
 
 // Tasks executes tasks. Its Handle is the handler of the workers consumer.
 type Tasks struct {
-	cfg TasksConfig
-	log *slog.Logger
+	cfg     TasksConfig
+	log     *slog.Logger
+	metrics *taskMetrics
 }
 
 // NewTasks checks cfg and fills its defaults.
@@ -122,7 +128,11 @@ func NewTasks(cfg TasksConfig) (*Tasks, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Tasks{cfg: cfg, log: log}, nil
+	ms, err := newTaskMetrics(cfg.Meter)
+	if err != nil {
+		return nil, err
+	}
+	return &Tasks{cfg: cfg, log: log, metrics: ms}, nil
 }
 
 // Handle runs the task a message names.
@@ -156,6 +166,7 @@ func (h *Tasks) Handle(ctx context.Context, m *events.Msg) error {
 	case err != nil:
 		return fmt.Errorf("start task %s: %w", tm.TaskID, err)
 	}
+	h.metrics.started(ctx, t)
 	log := h.log.With("task_id", t.ID, "tenant_id", t.TenantID, "agent", t.Agent, "attempt", t.Attempts)
 	if t.MaxAttempts > 0 && t.Attempts > t.MaxAttempts {
 		// Earlier attempts died without a word (a crash loop): stop here.
@@ -278,6 +289,7 @@ func (h *Tasks) run(ctx context.Context, t *store.Task) (store.Result, error) {
 	}
 	resp, used, attempts, err := h.cfg.Caller.Call(ctx, plan, llm.Request{Messages: msgs, MaxTokens: maxOut, Seed: t.ID})
 	res.Calls = calls(t, attempts, h.cfg.Now())
+	h.metrics.llmCalls(ctx, attempts)
 	var spent int64
 	for _, a := range attempts {
 		spent += a.CostMicros
@@ -381,6 +393,7 @@ func (h *Tasks) finish(ctx context.Context, log *slog.Logger, id string, r store
 	}
 	if applied {
 		log.InfoContext(ctx, "task finished", "status", t.Status)
+		h.metrics.finishedTask(ctx, t)
 	}
 	if err := h.cfg.Events.PublishEvent(ctx, events.TerminalEvent(t)); err != nil {
 		// The message comes back, finds the task finished and publishes again.

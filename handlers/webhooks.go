@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/agentic-run/agentic/client"
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/store"
@@ -41,15 +43,18 @@ type WebhooksConfig struct {
 	Tenants   TenantGetter
 	SecretTTL time.Duration
 	Logger    *slog.Logger
-	Now       func() time.Time
+	// Meter, when set, counts delivery attempts by outcome (default: none).
+	Meter metric.Meter
+	Now   func() time.Time
 }
 
 // Webhooks delivers lifecycle events to the tasks' webhook_url, per Standard Webhooks, at
 // least once, with one webhook-id across retries. Its Handle is the handler of the webhooks
 // consumer.
 type Webhooks struct {
-	cfg WebhooksConfig
-	log *slog.Logger
+	cfg     WebhooksConfig
+	log     *slog.Logger
+	metrics *webhookMetrics
 
 	cache *TenantCache // its own, when cfg.Tenants was not given
 }
@@ -75,7 +80,11 @@ func NewWebhooks(cfg WebhooksConfig) (*Webhooks, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Webhooks{cfg: cfg, log: log}
+	ms, err := newWebhookMetrics(cfg.Meter)
+	if err != nil {
+		return nil, err
+	}
+	h := &Webhooks{cfg: cfg, log: log, metrics: ms}
 	if cfg.Tenants == nil {
 		h.cache = &TenantCache{Store: cfg.Store, TTL: cfg.SecretTTL}
 		h.cfg.Tenants = h.cache
@@ -136,6 +145,7 @@ func (h *Webhooks) Handle(ctx context.Context, m *events.Msg) error {
 	if err := h.cfg.Store.RecordDelivery(context.WithoutCancel(ctx), d); err != nil {
 		h.log.ErrorContext(ctx, "record webhook delivery", "task_id", ev.Task.ID, "error", err)
 	}
+	h.metrics.delivery(ctx, deliveryOutcome(res.Err, final))
 	switch {
 	case res.Err == nil:
 		return nil
@@ -144,6 +154,20 @@ func (h *Webhooks) Handle(ctx context.Context, m *events.Msg) error {
 		return events.Cancel(res.Err)
 	default:
 		return events.RetryAfter(res.Err, h.cfg.RetryDelay(m.NumDelivered))
+	}
+}
+
+// deliveryOutcome names an attempt's outcome for agentic.webhooks.deliveries.
+func deliveryOutcome(err error, final bool) string {
+	switch {
+	case err == nil:
+		return deliveryDelivered
+	case errors.Is(err, webhook.ErrForbiddenTarget), errors.Is(err, webhook.ErrInvalidURL):
+		return deliveryRefused
+	case final:
+		return deliveryGaveUp
+	default:
+		return deliveryRetry
 	}
 }
 

@@ -18,35 +18,61 @@ import (
 // Check reports whether one dependency answers.
 type Check func(ctx context.Context) error
 
+// Probe is a check that also reports figures about its dependency, shown beside the check's
+// status in /health/detailed (the nats check's pending_tasks).
+type Probe func(ctx context.Context) (map[string]any, error)
+
 // Status is one check's outcome.
 type Status struct {
 	Status    string `json:"status"` // ok | down
 	LatencyMS int64  `json:"latency_ms"`
 	Error     string `json:"error,omitempty"`
+	// Info holds the figures a Probe reported, encoded beside the fields above.
+	Info map[string]any `json:"-"`
+}
+
+// MarshalJSON encodes the status with its Info's figures as fields of their own.
+func (s Status) MarshalJSON() ([]byte, error) {
+	m := make(map[string]any, len(s.Info)+3)
+	for k, v := range s.Info {
+		m[k] = v
+	}
+	m["status"], m["latency_ms"] = s.Status, s.LatencyMS
+	if s.Error != "" {
+		m["error"] = s.Error
+	}
+	return json.Marshal(m)
 }
 
 // Run runs every check at once, each under timeout, and returns their outcomes and the names
 // of those that failed, sorted.
 func Run(ctx context.Context, checks map[string]Check, timeout time.Duration) (map[string]Status, []string) {
-	out := make(map[string]Status, len(checks))
+	probes := make(map[string]Probe, len(checks))
+	for name, check := range checks {
+		probes[name] = func(ctx context.Context) (map[string]any, error) { return nil, check(ctx) }
+	}
+	return RunProbes(ctx, probes, timeout)
+}
+
+// RunProbes is Run for probes: each ok outcome carries the figures its probe reported.
+func RunProbes(ctx context.Context, probes map[string]Probe, timeout time.Duration) (map[string]Status, []string) {
+	out := make(map[string]Status, len(probes))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for name, check := range checks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for name, probe := range probes {
+		wg.Go(func() {
 			cctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			start := time.Now()
-			err := check(cctx)
-			st := Status{Status: "ok", LatencyMS: time.Since(start).Milliseconds()}
+			info, err := runProbe(cctx, probe)
+			st := Status{Status: "ok", LatencyMS: time.Since(start).Milliseconds(), Info: info}
 			if err != nil {
-				st.Status, st.Error = "down", err.Error()
+				st.Status, st.Error, st.Info = "down", err.Error(), nil
 			}
 			mu.Lock()
 			out[name] = st
 			mu.Unlock()
-		}()
+		})
 	}
 	wg.Wait()
 	var down []string
@@ -57,6 +83,25 @@ func Run(ctx context.Context, checks map[string]Check, timeout time.Duration) (m
 	}
 	sort.Strings(down)
 	return out, down
+}
+
+// runProbe runs probe but returns when ctx ends even if the probe ignores it.
+func runProbe(ctx context.Context, probe Probe) (map[string]any, error) {
+	type result struct {
+		info map[string]any
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		info, err := probe(ctx)
+		done <- result{info, err}
+	}()
+	select {
+	case r := <-done:
+		return r.info, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Register adds /health, /health/live and /health/ready to mux.
@@ -101,14 +146,20 @@ type Detailed struct {
 	Version string
 	// Providers gives the LLM providers' breakers (nil in a process that calls none).
 	Providers func() map[string]ProviderStatus
+	// Probes stand in for the checks of the same name (or add checks), reporting figures
+	// beside their status, such as the nats check's pending_tasks.
+	Probes map[string]Probe
+	// Workers, when set, gives the workers that announced themselves (on ingest); the report
+	// is "degraded" while there are none.
+	Workers func() WorkersStatus
 	// AdminToken, when set, must come as the Bearer token.
 	AdminToken string
 }
 
-// RegisterDetailed adds /health/detailed to mux: every check with its latency, and the LLM
-// providers' circuits. Its status is "down" when a check fails, "degraded" when a circuit is
-// not closed, else "ok"; it answers 200 either way, since it reports rather than gates.
+// RegisterDetailed adds /health/detailed to mux (see DetailedHandler), guarded by
+// d.AdminToken when it is set.
 func RegisterDetailed(mux *http.ServeMux, checks map[string]Check, d Detailed) {
+	h := DetailedHandler(checks, d)
 	mux.HandleFunc("GET /health/detailed", func(w http.ResponseWriter, r *http.Request) {
 		if d.AdminToken != "" && !bearerIs(r, d.AdminToken) {
 			w.Header().Set("Content-Type", "application/problem+json")
@@ -120,8 +171,27 @@ func RegisterDetailed(mux *http.ServeMux, checks map[string]Check, d Detailed) {
 			})
 			return
 		}
-		res, down := Run(r.Context(), checks, 2*time.Second)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// DetailedHandler answers /health/detailed, without checking who asks (RegisterDetailed and
+// ingest's admin guard do): every check (or its probe) with its latency, the LLM providers'
+// circuits and, when d.Workers is set, the workers. Its status is "down" when a check fails,
+// "degraded" when a circuit is not closed or no worker is alive, else "ok"; it answers 200
+// either way, since it reports rather than gates.
+func DetailedHandler(checks map[string]Check, d Detailed) http.Handler {
+	probes := make(map[string]Probe, len(checks)+len(d.Probes))
+	for name, check := range checks {
+		probes[name] = func(ctx context.Context) (map[string]any, error) { return nil, check(ctx) }
+	}
+	for name, probe := range d.Probes {
+		probes[name] = probe
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res, down := RunProbes(r.Context(), probes, 2*time.Second)
 		status := "ok"
+		body := map[string]any{"version": d.Version, "checks": res}
 		var providers map[string]ProviderStatus
 		if d.Providers != nil {
 			providers = d.Providers()
@@ -131,11 +201,21 @@ func RegisterDetailed(mux *http.ServeMux, checks map[string]Check, d Detailed) {
 				}
 			}
 		}
+		body["providers"] = providers
+		if d.Workers != nil {
+			workers := d.Workers()
+			if workers.Count == 0 {
+				status = "degraded"
+			}
+			body["workers"] = workers
+		}
 		if len(down) > 0 {
 			status = "down"
 		}
+		body["status"] = status
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "version": d.Version, "checks": res, "providers": providers})
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(body)
 	})
 }
 
@@ -146,7 +226,11 @@ func bearerIs(r *http.Request, token string) bool {
 }
 
 // Circuit is one model's circuit breaker: closed, half_open or open.
-type Circuit struct{ Provider, Model, State string }
+type Circuit struct {
+	Provider string `json:"provider"`
+	Model    string `json:"model"`
+	State    string `json:"state"`
+}
 
 // Circuits folds each model's circuit into its provider's status; a provider without
 // circuits yet (never called) is ok and closed.

@@ -89,14 +89,19 @@ func (s *Server) authenticate(ctx context.Context, tok string) (*store.APIKey, e
 		return nil, errUnauthorized
 	}
 	hash := sha256.Sum256([]byte(tok))
-	if k := s.keys.get(hash); k != nil {
-		return k, nil
+	if s.keys.ttl > 0 {
+		k := s.keys.get(hash)
+		s.metrics.keyLookup(ctx, layerLocal, k != nil)
+		if k != nil {
+			return k, nil
+		}
 	}
 	gen := s.keys.generation()
 	kc := s.cfg.KeyCache
 	if kc != nil {
 		var k store.APIKey
 		found, err := kc.Get(ctx, keyCacheKey(hash), &k)
+		s.metrics.keyLookup(ctx, layerRedis, err == nil && found)
 		switch {
 		case err != nil:
 			s.log.LogAttrs(ctx, slog.LevelWarn, "api key cache read failed", slog.String("error", err.Error()))

@@ -50,6 +50,7 @@ func (s *Server) admitBudget(ctx context.Context, tenantID string) error {
 		return fmt.Errorf("budget: %w", err)
 	}
 	if !st.Allowed(*e.budget) {
+		s.metrics.reject(ctx, limits.LimitBudgets)
 		return newProblem(http.StatusPaymentRequired, codeBudgetExceeded, fmt.Sprintf(
 			"the monthly budget of $%.2f is spent (spent $%.2f, reserved $%.2f)", store.MicrosToUSD(*e.budget),
 			store.MicrosToUSD(st.SpentMicros), store.MicrosToUSD(st.ReservedMicros)))

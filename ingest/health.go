@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/agentic-run/agentic/health"
 )
 
 // checkResult is one readiness check's outcome. The cause of a failure is logged, not sent:
@@ -76,5 +78,25 @@ func runCheck(ctx context.Context, check func(context.Context) error) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// detailedHandler answers GET /health/detailed (behind the admin guard): the ready checks,
+// or the probes standing in for them, and the providers and workers, as health.DetailedHandler
+// reports them.
+func (s *Server) detailedHandler() handlerFunc {
+	checks := make(map[string]health.Check, len(s.cfg.ReadyChecks))
+	for name, check := range s.cfg.ReadyChecks {
+		checks[name] = check
+	}
+	d := *s.cfg.Detailed
+	d.AdminToken = ""
+	if d.Version == "" {
+		d.Version = s.cfg.Version
+	}
+	h := health.DetailedHandler(checks, d)
+	return func(w http.ResponseWriter, r *http.Request) error {
+		h.ServeHTTP(w, r)
+		return nil
 	}
 }

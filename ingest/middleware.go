@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -26,7 +27,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 					"an unexpected error occurred; it has been logged"))
 			}
 		}
-		s.logRequest(r, rec, time.Since(start))
+		d := time.Since(start)
+		s.logRequest(r, rec, d)
+		s.metrics.request(r.Context(), r.Method, r.Pattern, cmp.Or(rec.status, http.StatusOK), d)
 	}()
 	s.mux.ServeHTTP(rec, r)
 }

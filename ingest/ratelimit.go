@@ -95,6 +95,7 @@ func (s *Server) decide(ctx context.Context, h http.Header, key string, limit in
 	}
 	tighten(h, d)
 	if !d.Allowed {
+		s.metrics.reject(ctx, name)
 		return rateLimited(d, fmt.Sprintf("more than %d %s", d.Limit, what))
 	}
 	return nil

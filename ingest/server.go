@@ -12,9 +12,13 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
 	"github.com/agentic-run/agentic/agents"
 	"github.com/agentic-run/agentic/cache"
 	"github.com/agentic-run/agentic/events"
+	"github.com/agentic-run/agentic/health"
 	"github.com/agentic-run/agentic/limits"
 	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/webhook"
@@ -74,6 +78,10 @@ type Config struct {
 	ReadyChecks map[string]func(ctx context.Context) error
 	// Version is the build's version, for health reports.
 	Version string
+	// Detailed, when set, is served as GET /health/detailed (admin): ReadyChecks (or its
+	// Probes) with their latencies, and its providers and workers. Its AdminToken is unused:
+	// the route takes the admin token like every admin route.
+	Detailed *health.Detailed
 	// Logger receives request logs and the causes of 500s (default: discarded).
 	Logger *slog.Logger
 	// Outages counts and logs the limit decisions (rate limits, budgets) that could not be
@@ -81,6 +89,9 @@ type Config struct {
 	Outages *limits.Outages
 	// Metrics, when set, is served as GET /metrics (Prometheus text).
 	Metrics http.Handler
+	// Meter, when set, records the API's metrics: request durations by route, tasks
+	// submitted, limit refusals and API-key cache lookups (default: none).
+	Meter metric.Meter
 	// Now is the clock for stored timestamps (default time.Now).
 	Now func() time.Time
 
@@ -160,6 +171,9 @@ func (c *Config) validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Meter == nil {
+		c.Meter = noop.NewMeterProvider().Meter("")
+	}
 	return nil
 }
 
@@ -172,6 +186,7 @@ type Server struct {
 	adminHash [32]byte
 	keys      *localKeys
 	tenants   *localTenants
+	metrics   *metrics
 
 	agents  agentDocs
 	openapi []byte
@@ -186,6 +201,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	ms, err := newMetrics(cfg.Meter)
+	if err != nil {
+		return nil, err
+	}
 	if !json.Valid(openapiDoc) {
 		return nil, errors.New("ingest: embedded openapi.json is not valid JSON")
 	}
@@ -196,6 +215,7 @@ func New(cfg Config) (*Server, error) {
 		adminHash: sha256.Sum256([]byte(cfg.AdminToken)),
 		keys:      newLocalKeys(cfg.LocalKeyTTL),
 		tenants:   newLocalTenants(),
+		metrics:   ms,
 		agents:    docs,
 		openapi:   openapiDoc,
 	}
@@ -227,6 +247,9 @@ func (s *Server) register() {
 	}
 	s.route("GET /health/live", s.public(s.health))
 	s.route("GET /health/ready", s.public(s.ready))
+	if s.cfg.Detailed != nil {
+		s.route("GET /health/detailed", s.admin(s.detailedHandler()))
+	}
 	s.route("GET /openapi.json", s.public(s.openAPI))
 
 	s.route("POST /v1/admin/tenants", s.admin(s.createTenant))

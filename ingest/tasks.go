@@ -156,6 +156,7 @@ func (s *Server) submitTask(w http.ResponseWriter, r *http.Request, k *store.API
 		return nil
 	}
 	s.cfg.Enqueue(got)
+	s.metrics.submit(r.Context(), got.Agent)
 	s.writeJSON(w, r, http.StatusAccepted, got.API())
 	return nil
 }

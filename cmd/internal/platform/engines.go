@@ -36,6 +36,10 @@ type Engines struct {
 
 	closers []func() // run in reverse order by Close
 
+	// redisCheck pings Redis for the health checks: one connection, no retries, so that a
+	// Redis that is down is reported at once rather than after the client's ~2 s of redials.
+	redisCheck *redis.Client
+
 	ledgerOnce sync.Once
 	ledger     limits.Budget
 
@@ -172,6 +176,12 @@ func (e *Engines) connectRedis(ctx context.Context, c Config, log *slog.Logger) 
 	rc := redis.NewClient(opts)
 	e.Redis = rc
 	e.closers = append(e.closers, func() { _ = rc.Close() })
+	checkOpts := *opts
+	checkOpts.MaxRetries, checkOpts.DialerRetries = -1, 1
+	checkOpts.PoolSize, checkOpts.MinIdleConns, checkOpts.MaxIdleConns = 1, 0, 1
+	checkOpts.DialTimeout = time.Second
+	e.redisCheck = redis.NewClient(&checkOpts)
+	e.closers = append(e.closers, func() { _ = e.redisCheck.Close() })
 	if err := rc.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: ping %s: %w", opts.Addr, err)
 	}
@@ -191,9 +201,30 @@ func (e *Engines) Checks() map[string]health.Check {
 		},
 	}
 	if e.Redis != nil {
-		checks["redis"] = func(ctx context.Context) error { return e.Redis.Ping(ctx).Err() }
+		rc := e.redisCheck
+		if rc == nil {
+			rc = e.Redis
+		}
+		checks["redis"] = func(ctx context.Context) error { return rc.Ping(ctx).Err() }
 	}
 	return checks
+}
+
+// Probes are the checks of /health/detailed that report more than up or down: the nats check
+// with the number of tasks in the tasks stream (queued or running) as pending_tasks.
+func (e *Engines) Probes() map[string]health.Probe {
+	return map[string]health.Probe{
+		"nats": func(ctx context.Context) (map[string]any, error) {
+			if !e.NC.IsConnected() {
+				return nil, errors.New("not connected")
+			}
+			s, err := e.JS.Stream(ctx, e.Names.TasksStream())
+			if err != nil {
+				return nil, fmt.Errorf("tasks stream: %w", err)
+			}
+			return map[string]any{"pending_tasks": s.CachedInfo().State.Msgs}, nil
+		},
+	}
 }
 
 // Close closes every connection that is open, the last opened first.
@@ -202,4 +233,54 @@ func (e *Engines) Close() {
 		e.closers[i]()
 	}
 	e.closers = nil
+}
+
+// backlogTimeout bounds the JetStream requests of one collection of the backlog gauges, so
+// that a NATS outage slows /metrics by at most that.
+const backlogTimeout = 2 * time.Second
+
+// observeBacklog exports what waits on JetStream, read at each collection: the tasks stream's
+// messages as agentic.tasks.pending (a work queue: every task not yet finished; one stream
+// info request) and, by consumer (webhooks, ops), the messages not yet delivered plus those
+// delivered and not yet acknowledged as agentic.consumer.pending (one consumer info request
+// each). What cannot be read is left out of that collection, and logged at debug level.
+func observeBacklog(m metric.Meter, js jetstream.JetStream, names events.Names, log *slog.Logger) (metric.Registration, error) {
+	tasks, err := m.Int64ObservableGauge("agentic.tasks.pending", metric.WithUnit("{task}"),
+		metric.WithDescription("Tasks not yet finished: the messages in the tasks stream (a work queue)."))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	consumers, err := m.Int64ObservableGauge("agentic.consumer.pending", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages a durable consumer has not yet delivered, plus those delivered and not yet acknowledged, by consumer."))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	durables := []struct{ stream, consumer string }{
+		{names.EventsStream(), events.ConsumerWebhooks},
+		{names.OpsStream(), events.ConsumerOps},
+	}
+	reg, err := m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		ctx, cancel := context.WithTimeout(ctx, backlogTimeout)
+		defer cancel()
+		if s, err := js.Stream(ctx, names.TasksStream()); err != nil {
+			log.DebugContext(ctx, "metrics: tasks stream info", "error", err)
+		} else {
+			o.ObserveInt64(tasks, int64(s.CachedInfo().State.Msgs))
+		}
+		for _, d := range durables {
+			c, err := js.Consumer(ctx, d.stream, d.consumer)
+			if err != nil {
+				log.DebugContext(ctx, "metrics: consumer info", "consumer", d.consumer, "error", err)
+				continue
+			}
+			info := c.CachedInfo()
+			o.ObserveInt64(consumers, int64(info.NumPending)+int64(info.NumAckPending),
+				metric.WithAttributes(attribute.String("consumer", d.consumer)))
+		}
+		return nil
+	}, tasks, consumers)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	return reg, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentic-run/agentic/agents"
@@ -71,6 +72,11 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	if err != nil {
 		return err
 	}
+	workers, stopWorkers, err := collectWorkers(e.NC, e.Names.WorkerHeartbeatSubject(), log)
+	if err != nil {
+		return err
+	}
+	defer stopWorkers()
 	srv, err := ingest.New(ingest.Config{
 		Store:         e.Store,
 		Agents:        catalog,
@@ -90,6 +96,9 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		Logger:      log,
 		Outages:     outages,
 		Metrics:     metrics.Handler(),
+		Meter:       metrics.Meter("github.com/agentic-run/agentic/ingest"),
+		Detailed: &health.Detailed{Version: Version, Probes: e.Probes(),
+			Workers: workers.Status, Providers: workers.Providers},
 	})
 	if err != nil {
 		return err
@@ -148,6 +157,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		Caller:  caller,
 		Lease:   c.AckWait,
 		Logger:  log,
+		Meter:   metrics.Meter("github.com/agentic-run/agentic/handlers"),
 	})
 	if err != nil {
 		return err
@@ -160,6 +170,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		GiveUpAfter: c.WebhookGiveUp,
 		Tenants:     tenants,
 		Logger:      log,
+		Meter:       metrics.Meter("github.com/agentic-run/agentic/handlers"),
 	})
 	if err != nil {
 		return err
@@ -175,6 +186,13 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		return err
 	}
 
+	var running atomic.Int64 // tasks being handled, for the heartbeats
+	backlog, err := observeBacklog(metrics.Meter("github.com/agentic-run/agentic/events"), e.JS, e.Names, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = backlog.Unregister() }()
+
 	var runners []*events.Runner
 	for _, r := range []struct {
 		cfg events.RunnerConfig
@@ -184,7 +202,11 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		// concurrency slots.
 		{events.RunnerConfig{Concurrency: c.Concurrency, Fair: &events.FairConfig{
 			Names: e.Names, Share: slots.Share, Admit: slots, AckWait: c.AckWait,
-		}}, tasks.Handle},
+		}}, func(ctx context.Context, m *events.Msg) error {
+			running.Add(1)
+			defer running.Add(-1)
+			return tasks.Handle(ctx, m)
+		}},
 		{events.RunnerConfig{Stream: e.Names.EventsStream(), Consumer: events.ConsumerWebhooks, Concurrency: 2 * c.Concurrency}, hooks.Handle},
 		{events.RunnerConfig{Stream: e.Names.OpsStream(), Consumer: events.ConsumerOps, Concurrency: 1}, ops.Handle},
 	} {
@@ -205,14 +227,28 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	}
 	log.Info("worker started", "concurrency", c.Concurrency)
 
+	circuits := func() []health.Circuit {
+		var circuits []health.Circuit
+		for _, b := range caller.States() {
+			circuits = append(circuits, health.Circuit{Provider: b.Provider, Model: b.Model, State: b.State})
+		}
+		return circuits
+	}
+	workerID, hostname := newWorkerID()
+	startedAt := time.Now().UTC()
+	hbCtx, stopHeartbeats := context.WithCancel(ctx)
+	announced := make(chan struct{})
+	go func() {
+		defer close(announced)
+		announceWorker(hbCtx, e.NC, e.Names.WorkerHeartbeatSubject(), log, func() health.Heartbeat {
+			return health.Heartbeat{ID: workerID, Hostname: hostname, Version: Version, Concurrency: c.Concurrency,
+				Running: int(running.Load()), StartedAt: startedAt, Providers: providerNames, Circuits: circuits()}
+		})
+	}()
 	err = serveHealth(ctx, c, e, log, listening, health.Detailed{Version: Version, AdminToken: c.AdminToken,
-		Providers: func() map[string]health.ProviderStatus {
-			var circuits []health.Circuit
-			for _, b := range caller.States() {
-				circuits = append(circuits, health.Circuit{Provider: b.Provider, Model: b.Model, State: b.State})
-			}
-			return health.Circuits(providerNames, circuits)
-		}})
+		Providers: func() map[string]health.ProviderStatus { return health.Circuits(providerNames, circuits()) }})
+	stopHeartbeats()
+	<-announced
 	// Drain: stop all consumers at once; each waits for its own in-flight handlers.
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.DrainTimeout+30*time.Second)
 	defer cancel()
@@ -255,6 +291,9 @@ func serveHealth(ctx context.Context, c Config, e *Engines, log *slog.Logger, li
 	metrics, _, err := e.Observability(log)
 	if err != nil {
 		return err
+	}
+	if detailed.Probes == nil {
+		detailed.Probes = e.Probes()
 	}
 	mux := http.NewServeMux()
 	health.Register(mux, e.Checks())

@@ -1,0 +1,62 @@
+package ingest_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentic-run/agentic/health"
+	"github.com/agentic-run/agentic/ingest"
+)
+
+// GET /health/detailed is an admin route reporting the ready checks (or the probes standing
+// in for them), the workers that announced themselves and their providers.
+func TestHealthDetailed(t *testing.T) {
+	t.Parallel()
+	workers := &health.Workers{}
+	e := newEnv(t, func(c *ingest.Config) {
+		c.Detailed = &health.Detailed{
+			Probes: map[string]health.Probe{"nats": func(context.Context) (map[string]any, error) {
+				return map[string]any{"pending_tasks": 4}, nil
+			}},
+			Workers: workers.Status, Providers: workers.Providers,
+			AdminToken: "ignored: the admin guard is ingest's",
+		}
+	})
+	_, key := e.tenant(t)
+	e.do(t, req{method: "GET", path: "/health/detailed"}).problem(t, http.StatusUnauthorized, "unauthorized")
+	e.do(t, req{method: "GET", path: "/health/detailed", token: "wrong"}).problem(t, http.StatusUnauthorized, "unauthorized")
+	e.do(t, req{method: "GET", path: "/health/detailed", token: key}).problem(t, http.StatusForbidden, "forbidden")
+
+	type report struct {
+		Status, Version string
+		Checks          map[string]struct {
+			Status       string
+			PendingTasks *int `json:"pending_tasks"`
+		}
+		Providers map[string]health.ProviderStatus
+		Workers   health.WorkersStatus
+	}
+	var got report
+	r := e.do(t, req{method: "GET", path: "/health/detailed", token: adminToken})
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	r.decode(t, &got)
+	require.Equal(t, "degraded", got.Status, "no worker yet")
+	require.Equal(t, "test", got.Version)
+	require.Equal(t, "ok", got.Checks["database"].Status)
+	require.Equal(t, "ok", got.Checks["redis"].Status)
+	require.Equal(t, "ok", got.Checks["nats"].Status)
+	require.Equal(t, 4, *got.Checks["nats"].PendingTasks)
+	require.Zero(t, got.Workers.Count)
+
+	workers.Observe(health.Heartbeat{ID: "w1", Hostname: "h", Concurrency: 8, Running: 2, Providers: []string{"sim"}})
+	got = report{}
+	e.do(t, req{method: "GET", path: "/health/detailed", token: adminToken}).decode(t, &got)
+	require.Equal(t, "ok", got.Status)
+	require.Equal(t, 1, got.Workers.Count)
+	require.Equal(t, 2, got.Workers.RunningTasks)
+	require.Equal(t, "w1", got.Workers.List[0].ID)
+	require.Equal(t, "closed", got.Providers["sim"].Circuit)
+}

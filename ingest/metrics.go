@@ -1,0 +1,95 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// httpDurationBuckets are OpenTelemetry's advised boundaries for http.server.request.duration.
+var httpDurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
+// metrics are the API's instruments. Their attributes are few and bounded (routes, methods,
+// status codes, agents, limits): never a tenant, a key or a task.
+type metrics struct {
+	requests  metric.Float64Histogram // http.server.request.duration
+	submitted metric.Int64Counter     // agentic.tasks.submitted
+	rejected  metric.Int64Counter     // agentic.limits.rejected
+	lookups   metric.Int64Counter     // agentic.cache.lookups
+}
+
+func newMetrics(m metric.Meter) (*metrics, error) {
+	var ms metrics
+	var err error
+	if ms.requests, err = m.Float64Histogram("http.server.request.duration", metric.WithUnit("s"),
+		metric.WithDescription("Duration of HTTP server requests, by method, route pattern and status code."),
+		metric.WithExplicitBucketBoundaries(httpDurationBuckets...)); err != nil {
+		return nil, fmt.Errorf("ingest: metrics: %w", err)
+	}
+	if ms.submitted, err = m.Int64Counter("agentic.tasks.submitted", metric.WithUnit("{task}"),
+		metric.WithDescription("Tasks accepted (202), by agent; an idempotent replay is not counted again.")); err != nil {
+		return nil, fmt.Errorf("ingest: metrics: %w", err)
+	}
+	if ms.rejected, err = m.Int64Counter("agentic.limits.rejected", metric.WithUnit("{request}"),
+		metric.WithDescription("Requests refused by a tenant's limits (429 requests or executions, 402 budgets), by limit.")); err != nil {
+		return nil, fmt.Errorf("ingest: metrics: %w", err)
+	}
+	if ms.lookups, err = m.Int64Counter("agentic.cache.lookups", metric.WithUnit("{lookup}"),
+		metric.WithDescription("Cache lookups by cache, layer (local: in process; redis: shared) and result (hit or miss).")); err != nil {
+		return nil, fmt.Errorf("ingest: metrics: %w", err)
+	}
+	return &ms, nil
+}
+
+// httpMethods are the methods recorded by name; any other is "_OTHER", as the semantic
+// conventions ask, so that a client cannot grow the metric's series.
+var httpMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+	http.MethodConnect: true, http.MethodTrace: true,
+}
+
+// request records one served request. route is the matched pattern ("GET /v1/tasks/{id}"),
+// "" when none matched.
+func (ms *metrics) request(ctx context.Context, method, route string, status int, d time.Duration) {
+	if !httpMethods[method] {
+		method = "_OTHER"
+	}
+	if route == "" {
+		route = "other"
+	}
+	ms.requests.Record(ctx, d.Seconds(), metric.WithAttributes(
+		attribute.String("http.request.method", method),
+		attribute.String("http.route", route),
+		attribute.Int("http.response.status_code", status)))
+}
+
+// submit counts a new task of agent.
+func (ms *metrics) submit(ctx context.Context, agent string) {
+	ms.submitted.Add(ctx, 1, metric.WithAttributes(attribute.String("agent", agent)))
+}
+
+// reject counts a refusal by limit (requests, executions, budgets).
+func (ms *metrics) reject(ctx context.Context, limit string) {
+	ms.rejected.Add(ctx, 1, metric.WithAttributes(attribute.String("limit", limit)))
+}
+
+// The API-key cache's layers.
+const (
+	layerLocal = "local"
+	layerRedis = "redis"
+)
+
+// keyLookup counts one lookup of an API key in a layer of its cache.
+func (ms *metrics) keyLookup(ctx context.Context, layer string, hit bool) {
+	result := "miss"
+	if hit {
+		result = "hit"
+	}
+	ms.lookups.Add(ctx, 1, metric.WithAttributes(attribute.String("cache", "api_keys"),
+		attribute.String("layer", layer), attribute.String("result", result)))
+}
