@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentic-run/agentic/client"
 	"github.com/agentic-run/agentic/store"
@@ -53,14 +55,49 @@ type OpsEvent struct {
 // Publisher publishes the platform's messages with a Nats-Msg-Id, so a republish inside the
 // duplicate window is dropped by JetStream. It is safe for concurrent use.
 type Publisher struct {
-	js jetstream.JetStream
-	nc *nats.Conn
-	n  Names
+	js     jetstream.JetStream
+	nc     *nats.Conn
+	n      Names
+	tracer trace.Tracer
+
+	parents sync.Map // task id → context.Context, see WithParent
+}
+
+// PublisherOption configures a Publisher.
+type PublisherOption func(*Publisher)
+
+// WithTracerProvider makes the Publisher trace each publish as a producer span ("publish
+// tasks", "publish events", "publish ops") whose context the message's traceparent carries.
+// Without it (or with nil) no span is recorded, but the trace context still propagates.
+func WithTracerProvider(tp trace.TracerProvider) PublisherOption {
+	return func(p *Publisher) {
+		if tp != nil {
+			p.tracer = tp.Tracer(instrumentationScope)
+		}
+	}
 }
 
 // NewPublisher returns a Publisher on js (and its connection, for core NATS signals).
-func NewPublisher(js jetstream.JetStream, n Names) *Publisher {
-	return &Publisher{js: js, nc: js.Conn(), n: n}
+func NewPublisher(js jetstream.JetStream, n Names, opts ...PublisherOption) *Publisher {
+	p := &Publisher{js: js, nc: js.Conn(), n: n, tracer: noopTracer}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// WithParent runs fn, during which a publish of the task's message that has no context of
+// its own (PublishTaskAsync, as the outbox relay calls it) takes ctx as its parent: so that
+// ingest's request span is the parent of the task's "publish tasks" span. fn must publish
+// on the calling goroutine for that to hold; otherwise nothing is lost but the parent.
+func (p *Publisher) WithParent(ctx context.Context, taskID string, fn func()) {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		fn()
+		return
+	}
+	p.parents.Store(taskID, ctx)
+	defer p.parents.Delete(taskID)
+	fn()
 }
 
 // Names returns the names the Publisher publishes under.
@@ -86,13 +123,19 @@ func (p *Publisher) TaskMsg(t *store.Task) (*nats.Msg, error) {
 }
 
 // PublishTask publishes the task's message (Msg-Id = task id) and waits for the stream's ack.
+// Its traceparent is the "publish tasks" span's, in ctx's trace when that is the task's
+// (TraceID), else in the task's trace under a parent made from its trace id.
 func (p *Publisher) PublishTask(ctx context.Context, t *store.Task) error {
 	m, err := p.TaskMsg(t)
 	if err != nil {
 		return err
 	}
+	_, span := p.startPublish(ctx, "tasks", m, t.ID, t.TraceID)
+	defer span.End()
 	if _, err := p.js.PublishMsg(ctx, m); err != nil {
-		return translate("publish task "+t.ID, err)
+		err = translate("publish task "+t.ID, err)
+		spanError(span, err)
+		return err
 	}
 	p.Wake(t.TenantID)
 	return nil
@@ -113,9 +156,17 @@ func (p *Publisher) PublishTaskAsync(t *store.Task) (jetstream.PubAckFuture, err
 	if err != nil {
 		return nil, err
 	}
+	ctx := context.Background()
+	if parent, ok := p.parents.Load(t.ID); ok {
+		ctx = parent.(context.Context) //nolint:forcetypeassert // only contexts are stored
+	}
+	_, span := p.startPublish(ctx, "tasks", m, t.ID, t.TraceID)
+	defer span.End()
 	f, err := p.js.PublishMsgAsync(m)
 	if err != nil {
-		return nil, translate("publish task "+t.ID, err)
+		err = translate("publish task "+t.ID, err)
+		spanError(span, err)
+		return nil, err
 	}
 	return f, nil
 }
@@ -134,8 +185,12 @@ func (p *Publisher) PublishEvent(ctx context.Context, ev TaskEvent) error {
 	}
 	m := &nats.Msg{Subject: p.n.EventSubject(ev.TenantID, ev.Type), Data: body, Header: make(nats.Header, 4)}
 	setHeaders(m.Header, ev.ID, ev.Type, ev.TenantID, ev.Task.TraceID)
+	_, span := p.startPublish(ctx, "events", m, ev.ID, ev.Task.TraceID)
+	defer span.End()
 	if _, err := p.js.PublishMsg(ctx, m); err != nil {
-		return translate("publish event "+ev.ID, err)
+		err = translate("publish event "+ev.ID, err)
+		spanError(span, err)
+		return err
 	}
 	return nil
 }
@@ -153,8 +208,12 @@ func (p *Publisher) PublishOps(ctx context.Context, ev OpsEvent) error {
 	id := ev.Job + "-" + strconv.FormatInt(ev.Tick.Unix(), 10)
 	m := &nats.Msg{Subject: p.n.OpsSubject(ev.Job), Data: body, Header: make(nats.Header, 3)}
 	setHeaders(m.Header, id, "ops."+ev.Job, "", "")
+	_, span := p.startPublish(ctx, "ops", m, id, "")
+	defer span.End()
 	if _, err := p.js.PublishMsg(ctx, m); err != nil {
-		return translate("publish ops "+id, err)
+		err = translate("publish ops "+id, err)
+		spanError(span, err)
+		return err
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Msg is one delivery of a stream message to a handler.
@@ -48,6 +49,12 @@ func Snooze(d time.Duration) error { return &outcome{kind: outcomeSnooze, delay:
 // RetryAfter returns the message to the stream after d as a failed attempt.
 func RetryAfter(err error, d time.Duration) error {
 	return &outcome{kind: outcomeRetry, delay: d, err: err}
+}
+
+// Snoozed reports whether err is a Snooze: the message goes back without a failure.
+func Snoozed(err error) bool {
+	var o *outcome
+	return errors.As(err, &o) && o.kind == outcomeSnooze
 }
 
 // Cancel terminates the message: it is never redelivered.
@@ -118,6 +125,11 @@ type RunnerConfig struct {
 	// jitter from 1s, at most 5m, through cenkalti/backoff).
 	Backoff func(numDelivered uint64) time.Duration
 	Logger  *slog.Logger
+	// Tracer, when set, records each delivery as a consumer span "process KIND" (KIND from
+	// the stream: tasks, events, ops), the child of the context the message's traceparent
+	// carries; the handler runs inside it. Without it (nil) nothing is recorded, but the
+	// handler's context still carries the message's remote span context.
+	Tracer trace.TracerProvider
 }
 
 // DefaultBackoff is the default RunnerConfig.Backoff: cenkalti/backoff's exponential backoff
@@ -141,10 +153,12 @@ func DefaultBackoff(numDelivered uint64) time.Duration {
 // Runner pulls from a durable consumer and runs a Handler on each message, at most
 // Concurrency at once, and applies each handler's outcome to its message.
 type Runner struct {
-	js  jetstream.JetStream
-	cfg RunnerConfig
-	h   Handler
-	log *slog.Logger
+	js     jetstream.JetStream
+	cfg    RunnerConfig
+	h      Handler
+	log    *slog.Logger
+	tracer trace.Tracer
+	kind   string // of the stream, for span names
 
 	mu      sync.Mutex
 	started bool
@@ -218,11 +232,17 @@ func NewRunner(js jetstream.JetStream, cfg RunnerConfig, h Handler) (*Runner, er
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With(slog.String("stream", cfg.Stream), slog.String("consumer", cfg.Consumer))
+	tracer := noopTracer
+	if cfg.Tracer != nil {
+		tracer = cfg.Tracer.Tracer(instrumentationScope)
+	}
 	return &Runner{
 		js:       js,
 		cfg:      cfg,
 		h:        h,
 		log:      log,
+		tracer:   tracer,
+		kind:     streamKind(cfg.Stream),
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
 		jobs:     make(chan job),
@@ -525,50 +545,66 @@ func (r *Runner) handle(j job) {
 	if md, err := raw.Metadata(); err == nil {
 		m.NumDelivered, m.Published = md.NumDelivered, md.Timestamp
 	}
-	err := r.run(m)
-	r.apply(m, err)
+	consumer := r.cfg.Consumer
+	if j.tenant != "" && r.cfg.Fair != nil {
+		consumer = r.cfg.Fair.Names.TaskConsumer(j.tenant)
+	}
+	ctx, span := r.startProcess(m, consumer)
+	defer span.End()
+	err := r.run(ctx, m)
+	r.apply(ctx, span, m, err)
 }
 
 // run calls the handler, turning a panic into a plain error.
-func (r *Runner) run(m *Msg) (err error) {
+func (r *Runner) run(ctx context.Context, m *Msg) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.log.ErrorContext(r.hctx, "handler panicked",
+			r.log.ErrorContext(ctx, "handler panicked",
 				slog.String("subject", m.Subject), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 			err = fmt.Errorf("events: handler panicked: %v", p)
 		}
 	}()
-	return r.h(r.hctx, m)
+	return r.h(ctx, m)
 }
 
 // apply maps a handler's result to the message's acknowledgement; the one place it is done.
-func (r *Runner) apply(m *Msg, err error) {
+// span is the delivery's, which it marks with the outcome.
+func (r *Runner) apply(ctx context.Context, span trace.Span, m *Msg, err error) {
 	var ackErr error
 	var o *outcome
+	result := "ack"
 	switch {
 	case err == nil:
 		ackErr = m.raw.Ack()
 	case errors.As(err, &o):
 		switch o.kind {
 		case outcomeSnooze:
+			result = "snooze"
 			ackErr = m.raw.NakWithDelay(o.delay)
 		case outcomeRetry:
-			r.log.InfoContext(r.hctx, "handler retry", slog.String("subject", m.Subject),
+			result = "retry"
+			spanError(span, err)
+			r.log.InfoContext(ctx, "handler retry", slog.String("subject", m.Subject),
 				slog.Uint64("delivered", m.NumDelivered), slog.Duration("delay", o.delay), slog.String("error", err.Error()))
 			ackErr = m.raw.NakWithDelay(o.delay)
 		case outcomeCancel:
-			r.log.InfoContext(r.hctx, "handler cancelled message", slog.String("subject", m.Subject),
+			result = "term"
+			spanError(span, err)
+			r.log.InfoContext(ctx, "handler cancelled message", slog.String("subject", m.Subject),
 				slog.String("error", err.Error()))
 			ackErr = m.raw.TermWithReason(err.Error())
 		}
 	default:
+		result = "retry"
+		spanError(span, err)
 		d := r.cfg.Backoff(m.NumDelivered)
-		r.log.WarnContext(r.hctx, "handler failed", slog.String("subject", m.Subject),
+		r.log.WarnContext(ctx, "handler failed", slog.String("subject", m.Subject),
 			slog.Uint64("delivered", m.NumDelivered), slog.Duration("delay", d), slog.String("error", err.Error()))
 		ackErr = m.raw.NakWithDelay(d)
 	}
+	span.SetAttributes(attrOutcome.String(result))
 	if ackErr != nil {
-		r.log.WarnContext(r.hctx, "acknowledge", slog.String("subject", m.Subject), slog.String("error", ackErr.Error()))
+		r.log.WarnContext(ctx, "acknowledge", slog.String("subject", m.Subject), slog.String("error", ackErr.Error()))
 	}
 }
 

@@ -9,7 +9,11 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/agentic-run/agentic/agents"
 	"github.com/agentic-run/agentic/events"
@@ -87,6 +91,11 @@ type TasksConfig struct {
 	// Meter, when set, records tasks finished, their queue wait and run time, and each model
 	// call's duration, tokens, outcome and cost (default: none).
 	Meter metric.Meter
+	// Tracer, when set, records each run of a task as a span "run task" (the task, tenant,
+	// agent and attempt as attributes), inside which the model calls, the store's statements
+	// and the terminal event's publish happen and the task's log lines are written. Nil
+	// records nothing.
+	Tracer trace.TracerProvider
 	// Now is the clock (time.Now).
 	Now func() time.Time
 }
@@ -96,6 +105,7 @@ type Tasks struct {
 	cfg     TasksConfig
 	log     *slog.Logger
 	metrics *taskMetrics
+	tracer  trace.Tracer
 }
 
 // NewTasks checks cfg and fills its defaults.
@@ -132,16 +142,44 @@ func NewTasks(cfg TasksConfig) (*Tasks, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Tasks{cfg: cfg, log: log, metrics: ms}, nil
+	tp := cfg.Tracer
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	return &Tasks{cfg: cfg, log: log, metrics: ms, tracer: tp.Tracer(tracerScope)}, nil
 }
 
-// Handle runs the task a message names.
-func (h *Tasks) Handle(ctx context.Context, m *events.Msg) error {
+// tracerScope names the tracer of this package.
+const tracerScope = "github.com/agentic-run/agentic/handlers"
+
+// Handle runs the task a message names, inside a span "run task".
+func (h *Tasks) Handle(ctx context.Context, m *events.Msg) (err error) {
 	var tm events.TaskMessage
 	if err := json.Unmarshal(m.Data, &tm); err != nil || tm.TaskID == "" {
 		h.log.ErrorContext(ctx, "undecodable task message dropped", "subject", m.Subject, "error", err)
 		return events.Cancel(fmt.Errorf("decode task message: %w", err))
 	}
+	ctx, span := h.tracer.Start(ctx, "run task", trace.WithAttributes(
+		attribute.String("agentic.task.id", tm.TaskID),
+		attribute.String("agentic.tenant.id", tm.TenantID)))
+	defer func() {
+		endRunSpan(span, err)
+		span.End()
+	}()
+	return h.handle(ctx, span, m, tm)
+}
+
+// endRunSpan marks the run's span with how the message ends.
+func endRunSpan(span trace.Span, err error) {
+	if err == nil || events.Snoozed(err) {
+		return
+	}
+	span.RecordError(err)
+	span.SetStatus(codes.Error, err.Error())
+}
+
+// handle runs the task inside Handle's span.
+func (h *Tasks) handle(ctx context.Context, span trace.Span, m *events.Msg, tm events.TaskMessage) error {
 	var renewSlot func(context.Context) bool
 	if m.Permit != nil { // the tenant's concurrency slot, taken by the Runner (Slots)
 		renewSlot = m.Permit.Renew
@@ -166,6 +204,8 @@ func (h *Tasks) Handle(ctx context.Context, m *events.Msg) error {
 	case err != nil:
 		return fmt.Errorf("start task %s: %w", tm.TaskID, err)
 	}
+	span.SetAttributes(attribute.String("agentic.agent", t.Agent), attribute.Int("agentic.task.attempt", t.Attempts),
+		attribute.String("agentic.tenant.id", t.TenantID))
 	h.metrics.started(ctx, t)
 	log := h.log.With("task_id", t.ID, "tenant_id", t.TenantID, "agent", t.Agent, "attempt", t.Attempts)
 	if t.MaxAttempts > 0 && t.Attempts > t.MaxAttempts {
@@ -391,6 +431,7 @@ func (h *Tasks) finish(ctx context.Context, log *slog.Logger, id string, r store
 	if err != nil {
 		return fmt.Errorf("finish task %s: %w", id, err)
 	}
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("agentic.task.status", string(t.Status)))
 	if applied {
 		log.InfoContext(ctx, "task finished", "status", t.Status)
 		h.metrics.finishedTask(ctx, t)

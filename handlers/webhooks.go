@@ -6,9 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/agentic-run/agentic/client"
 	"github.com/agentic-run/agentic/events"
@@ -45,7 +51,10 @@ type WebhooksConfig struct {
 	Logger    *slog.Logger
 	// Meter, when set, counts delivery attempts by outcome (default: none).
 	Meter metric.Meter
-	Now   func() time.Time
+	// Tracer, when set, records each delivery attempt as a client span "POST webhook",
+	// whose context the request's traceparent carries (nil: nothing recorded).
+	Tracer trace.TracerProvider
+	Now    func() time.Time
 }
 
 // Webhooks delivers lifecycle events to the tasks' webhook_url, per Standard Webhooks, at
@@ -55,6 +64,7 @@ type Webhooks struct {
 	cfg     WebhooksConfig
 	log     *slog.Logger
 	metrics *webhookMetrics
+	tracer  trace.Tracer
 
 	cache *TenantCache // its own, when cfg.Tenants was not given
 }
@@ -84,7 +94,11 @@ func NewWebhooks(cfg WebhooksConfig) (*Webhooks, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Webhooks{cfg: cfg, log: log, metrics: ms}
+	tp := cfg.Tracer
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	h := &Webhooks{cfg: cfg, log: log, metrics: ms, tracer: tp.Tracer(tracerScope)}
 	if cfg.Tenants == nil {
 		h.cache = &TenantCache{Store: cfg.Store, TTL: cfg.SecretTTL}
 		h.cfg.Tenants = h.cache
@@ -102,7 +116,7 @@ func (h *Webhooks) Handle(ctx context.Context, m *events.Msg) error {
 	if ev.Task.WebhookURL == nil || *ev.Task.WebhookURL == "" {
 		return nil
 	}
-	url := *ev.Task.WebhookURL
+	target := *ev.Task.WebhookURL
 	now := h.cfg.Now()
 	ten, err := h.cfg.Tenants.GetTenant(ctx, ev.TenantID)
 	if err != nil {
@@ -119,7 +133,7 @@ func (h *Webhooks) Handle(ctx context.Context, m *events.Msg) error {
 		return events.Cancel(fmt.Errorf("encode webhook: %w", err))
 	}
 
-	res := h.cfg.Sender.Send(ctx, url, ten.WebhookSecrets(now), ev.ID, now, body)
+	res := h.send(ctx, target, ten.WebhookSecrets(now), &ev, now, body)
 	if res.Err != nil && ctx.Err() != nil {
 		// Shutting down mid-attempt: not the receiver's failure.
 		return events.Snooze(0)
@@ -131,7 +145,7 @@ func (h *Webhooks) Handle(ctx context.Context, m *events.Msg) error {
 		TaskID:     ev.Task.ID,
 		WebhookID:  ev.ID,
 		EventType:  ev.Type,
-		URL:        url,
+		URL:        target,
 		Attempt:    int(m.NumDelivered),
 		StatusCode: res.StatusCode,
 		Succeeded:  res.Err == nil,
@@ -155,6 +169,38 @@ func (h *Webhooks) Handle(ctx context.Context, m *events.Msg) error {
 	default:
 		return events.RetryAfter(res.Err, h.cfg.RetryDelay(m.NumDelivered))
 	}
+}
+
+// send makes one delivery attempt inside a client span "POST webhook".
+func (h *Webhooks) send(ctx context.Context, target string, secrets []string, ev *events.TaskEvent, now time.Time, body []byte) webhook.Result {
+	attrs := []attribute.KeyValue{
+		attribute.String("http.request.method", "POST"),
+		attribute.String("agentic.webhook.id", ev.ID),
+		attribute.String("agentic.task.id", ev.Task.ID),
+		attribute.String("agentic.tenant.id", ev.TenantID),
+	}
+	if u, err := url.Parse(target); err == nil {
+		attrs = append(attrs, attribute.String("server.address", u.Hostname()))
+		if p, err := strconv.Atoi(u.Port()); err == nil {
+			attrs = append(attrs, attribute.Int("server.port", p))
+		}
+	}
+	ctx, span := h.tracer.Start(ctx, "POST webhook", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	defer span.End()
+	res := h.cfg.Sender.Send(ctx, target, secrets, ev.ID, now, body)
+	if res.StatusCode != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", res.StatusCode))
+	}
+	if res.Err != nil {
+		errType := "error"
+		if res.StatusCode != 0 {
+			errType = strconv.Itoa(res.StatusCode)
+		}
+		span.SetAttributes(attribute.String("error.type", errType))
+		span.RecordError(res.Err)
+		span.SetStatus(codes.Error, res.Err.Error())
+	}
+	return res
 }
 
 // deliveryOutcome names an attempt's outcome for agentic.webhooks.deliveries.

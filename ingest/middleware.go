@@ -6,7 +6,11 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // serveHTTP is the outermost handler: it recovers panics, logs the request and turns the
@@ -28,6 +32,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		d := time.Since(start)
+		if r.Pattern != "" {
+			route := r.Pattern
+			if _, path, ok := strings.Cut(route, " "); ok {
+				route = path
+			}
+			trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.route", route))
+		}
 		s.logRequest(r, rec, d)
 		s.metrics.request(r.Context(), r.Method, r.Pattern, cmp.Or(rec.status, http.StatusOK), d)
 	}()

@@ -10,10 +10,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/agentic-run/agentic/agents"
 	"github.com/agentic-run/agentic/cache"
@@ -55,6 +60,9 @@ type Config struct {
 	// Enqueue is called with each new task after its row is committed (the outbox relay's
 	// Enqueue). It must not block for long: it runs on the request's path.
 	Enqueue func(t *store.Task)
+	// EnqueueContext, when set, is called instead of Enqueue, with the request's context:
+	// its span (the request's server span) is the parent of the task's publish.
+	EnqueueContext func(ctx context.Context, t *store.Task)
 	// Events publishes the terminal event of a task canceled while queued and the cancel
 	// signal of a running one.
 	Events EventPublisher
@@ -92,6 +100,11 @@ type Config struct {
 	// Meter, when set, records the API's metrics: request durations by route, tasks
 	// submitted, limit refusals and API-key cache lookups (default: none).
 	Meter metric.Meter
+	// Tracer, when set, records each request (but the health and metrics routes) as a
+	// server span named by its route pattern ("POST /v1/tasks"), continuing the trace of an
+	// incoming traceparent; a new task's trace_id is its trace id. Nil records nothing: a
+	// task's trace_id is then the incoming traceparent's, or random.
+	Tracer trace.TracerProvider
 	// Now is the clock for stored timestamps (default time.Now).
 	Now func() time.Time
 
@@ -125,7 +138,7 @@ func (c *Config) validate() error {
 		return errors.New("ingest: config: Store is required")
 	case c.Agents == nil:
 		return errors.New("ingest: config: Agents is required")
-	case c.Enqueue == nil:
+	case c.Enqueue == nil && c.EnqueueContext == nil:
 		return errors.New("ingest: config: Enqueue is required")
 	case c.Events == nil:
 		return errors.New("ingest: config: Events is required")
@@ -174,6 +187,9 @@ func (c *Config) validate() error {
 	if c.Meter == nil {
 		c.Meter = noop.NewMeterProvider().Meter("")
 	}
+	if c.Tracer == nil {
+		c.Tracer = tracenoop.NewTracerProvider()
+	}
 	return nil
 }
 
@@ -190,6 +206,7 @@ type Server struct {
 
 	agents  agentDocs
 	openapi []byte
+	handler http.Handler
 }
 
 // New validates cfg and returns a Server.
@@ -228,12 +245,37 @@ func New(cfg Config) (*Server, error) {
 		cfg.Invalidations.On(events.InvalidateTenant, s.tenants.delete)
 	}
 	s.register()
+	s.handler = otelhttp.NewHandler(http.HandlerFunc(s.serveHTTP), "agentic-ingest",
+		otelhttp.WithTracerProvider(cfg.Tracer),
+		otelhttp.WithMeterProvider(noop.NewMeterProvider()), // the API's own metrics are ingest's
+		otelhttp.WithPropagators(propagation.TraceContext{}),
+		otelhttp.WithSpanNameFormatter(spanName),
+		otelhttp.WithFilter(traced))
 	return s, nil
 }
 
-// Handler returns the API's handler, with panic recovery, request logging and problem+json
-// answers for unknown routes (404) and wrong methods (405).
-func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+// Handler returns the API's handler, with tracing, panic recovery, request logging and
+// problem+json answers for unknown routes (404) and wrong methods (405).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// spanName names a request's server span by the route pattern the router matched
+// ("POST /v1/tasks"), or by its method alone until then or when none matched.
+func spanName(_ string, r *http.Request) string {
+	if r.Pattern == "" {
+		return r.Method
+	}
+	if strings.HasPrefix(r.Pattern, "/") {
+		return r.Method + " " + r.Pattern
+	}
+	return r.Pattern
+}
+
+// traced reports whether a request is traced: not the health checks and metrics scrapes,
+// which come every few seconds and would make a trace each.
+func traced(r *http.Request) bool {
+	p := r.URL.Path
+	return p != "/metrics" && p != "/health" && !strings.HasPrefix(p, "/health/")
+}
 
 // register lists every route. Each pattern here must be in openapi.json (a test checks both
 // ways).

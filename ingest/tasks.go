@@ -20,6 +20,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/agentic-run/agentic/agents"
 	"github.com/agentic-run/agentic/client"
 	"github.com/agentic-run/agentic/events"
@@ -122,7 +124,7 @@ func (s *Server) submitTask(w http.ResponseWriter, r *http.Request, k *store.API
 		Quality:        quality,
 		MaxCostMicros:  maxCost,
 		IdempotencyKey: idemKey,
-		TraceID:        traceID(r.Header.Get("traceparent")),
+		TraceID:        taskTraceID(r),
 		CreatedAt:      s.now(),
 	}
 	if t.Metadata == nil {
@@ -155,7 +157,7 @@ func (s *Server) submitTask(w http.ResponseWriter, r *http.Request, k *store.API
 		s.writeJSON(w, r, http.StatusOK, got.API())
 		return nil
 	}
-	s.cfg.Enqueue(got)
+	s.enqueue(r.Context(), got)
 	s.metrics.submit(r.Context(), got.Agent)
 	s.writeJSON(w, r, http.StatusAccepted, got.API())
 	return nil
@@ -312,6 +314,25 @@ func requestHash(req *client.SubmitRequest, input json.RawMessage, maxCost *int6
 	}
 	sum := sha256.Sum256(b)
 	return sum[:], nil
+}
+
+// taskTraceID is the trace id of a new task: the request's span's (the server span, which
+// continues an incoming traceparent), or without a span one from the traceparent header or
+// a new random one.
+func taskTraceID(r *http.Request) string {
+	if sc := trace.SpanContextFromContext(r.Context()); sc.TraceID().IsValid() {
+		return sc.TraceID().String()
+	}
+	return traceID(r.Header.Get("traceparent"))
+}
+
+// enqueue hands a committed task to EnqueueContext, or Enqueue.
+func (s *Server) enqueue(ctx context.Context, t *store.Task) {
+	if s.cfg.EnqueueContext != nil {
+		s.cfg.EnqueueContext(ctx, t)
+		return
+	}
+	s.cfg.Enqueue(t)
 }
 
 // traceID returns the trace id of a valid W3C traceparent header, or a new random one.

@@ -12,6 +12,9 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Attempt is one call to one model (or one skipped because its circuit is open), for the usage records.
@@ -57,6 +60,9 @@ type CallerConfig struct {
 	// for logs and metrics. It is called in order, never while a breaker is locked, so it may
 	// call States or Available.
 	OnStateChange func(provider, model, from, to string)
+	// Tracer, optional, records each provider call (each Attempt that called one) as a
+	// client span "chat MODEL" with the OpenTelemetry GenAI attributes, in the Call's ctx.
+	Tracer trace.Tracer
 }
 
 // Caller is the resilience layer every model call goes through: retries with backoff, a
@@ -252,10 +258,13 @@ func (r *callerRun) tryModel(m Model) (*Response, bool, error) {
 			}
 		}
 		called := false
+		var span trace.Span
 		start := time.Now()
 		resp, err := cb.Execute(func() (*Response, error) {
 			called = true
-			resp, err := p.Complete(r.ctx, req)
+			ctx, s := r.c.startChat(r.ctx, p.Name(), req)
+			span = s
+			resp, err := p.Complete(ctx, req)
 			if err == nil && resp == nil {
 				err = &Error{Kind: KindRetryable, Provider: m.Provider, Err: errors.New("no response and no error")}
 			}
@@ -274,9 +283,11 @@ func (r *callerRun) tryModel(m Model) (*Response, bool, error) {
 			a.CostMicros = m.Cost(resp.InputTokens, resp.OutputTokens)
 			a.Outcome = callerOK
 			r.attempts = append(r.attempts, a)
+			endChat(span, m.ID, resp, "", nil)
 			return resp, true, nil
 		}
 		a.Outcome, a.Err = r.outcome(err), err
+		endChat(span, m.ID, nil, a.Outcome, err)
 		r.attempts = append(r.attempts, a)
 		r.lastErr = err
 
@@ -500,4 +511,42 @@ func breakerStateName(s gobreaker.State) string {
 	default:
 		return "closed"
 	}
+}
+
+// startChat starts the client span of one provider call, "chat MODEL", when the Caller has
+// a Tracer; span is nil otherwise.
+func (c *Caller) startChat(ctx context.Context, provider string, req Request) (context.Context, trace.Span) {
+	if c.cfg.Tracer == nil {
+		return ctx, nil
+	}
+	attrs := []attribute.KeyValue{
+		attribute.String("gen_ai.operation.name", "chat"),
+		attribute.String("gen_ai.provider.name", provider),
+		attribute.String("gen_ai.request.model", req.Model),
+	}
+	if req.MaxTokens > 0 {
+		attrs = append(attrs, attribute.Int("gen_ai.request.max_tokens", req.MaxTokens))
+	}
+	return c.cfg.Tracer.Start(ctx, "chat "+req.Model, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+}
+
+// endChat ends a provider call's span (nil: none) with the answer's model and token counts,
+// or the failure's outcome as error.type.
+func endChat(span trace.Span, model string, resp *Response, outcome string, err error) {
+	if span == nil {
+		return
+	}
+	if resp != nil {
+		span.SetAttributes(
+			attribute.String("gen_ai.response.model", cmp.Or(resp.Model, model)),
+			attribute.Int64("gen_ai.usage.input_tokens", resp.InputTokens),
+			attribute.Int64("gen_ai.usage.output_tokens", resp.OutputTokens),
+		)
+	}
+	if err != nil {
+		span.SetAttributes(attribute.String("error.type", outcome))
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }

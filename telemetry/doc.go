@@ -2,7 +2,10 @@
 // logger — [NewLogger] builds the JSON *slog.Logger that cmd/ingest, cmd/worker,
 // cmd/scheduler and `agentic dev` create once in main and inject everywhere else, and
 // [Redact] is the slog.Handler wrapper inside it that keeps secrets out of the logs — and
-// [Metrics], the process's OpenTelemetry meters served as Prometheus text on /metrics.
+// [Metrics], the process's OpenTelemetry meters served as Prometheus text on /metrics — and
+// [NewTracing], the process's OpenTelemetry tracer provider (OTLP/HTTP export when
+// OTEL_EXPORTER_OTLP_ENDPOINT is set, W3C trace context), whose span context [TraceContext]
+// adds to every log line written with a context, as trace_id and span_id.
 //
 // The design guarantee "secrets never leak" rests on two layers: API keys are hashed and
 // provider keys are read from the environment, files or Vault, and this package makes sure

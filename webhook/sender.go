@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // DefaultTimeout bounds one delivery attempt, as API.md promises receivers.
@@ -173,7 +175,8 @@ func (s *Sender) control(network, address string, _ syscall.RawConn) error {
 }
 
 // Send POSTs body to url with the webhook-id, webhook-timestamp and webhook-signature headers,
-// the signature made with each of secrets (two during a rotation, see SignAll).
+// the signature made with each of secrets (two during a rotation, see SignAll), and the W3C
+// traceparent of ctx's span when it has one.
 // Err is nil only for a 2xx answer; otherwise it names the status or the transport failure
 // (wrapping ErrForbiddenTarget when the target is not allowed).
 func (s *Sender) Send(ctx context.Context, url string, secrets []string, id string, ts time.Time, body []byte) Result {
@@ -212,6 +215,9 @@ func (s *Sender) send(ctx context.Context, url string, secrets []string, id stri
 	req.Header.Set("webhook-id", id)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
 	req.Header.Set("webhook-signature", sig)
+	// The trace context of ctx's span (the delivery's), so a receiver that traces joins the
+	// task's trace.
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // batcher is group commit for the hot-path statements (submit, start, finish, delivery
@@ -54,6 +55,11 @@ type op struct {
 	// as one row of a single statement over arrays instead of a statement of its own.
 	multi *multi
 	row   any // this call's values, as the multi form's build expects them
+
+	// span is the caller's span, open while the caller waits for the flush: a flush runs its
+	// statements under the first call's recording span, so a task's trace shows the database
+	// work done for it (otelpgx only traces under a recording span).
+	span trace.Span
 }
 
 // multi is the many-calls form of a statement: build turns calls into one statement (an
@@ -92,6 +98,7 @@ func (b *batcher) do(ctx context.Context, o *op) error {
 		return errNoScope
 	}
 	o.done = make(chan struct{})
+	o.span = trace.SpanFromContext(ctx)
 	b.calls.Add(1)
 	b.mu.Lock()
 	b.queue = append(b.queue, o)
@@ -126,7 +133,16 @@ func (b *batcher) flushLoop() {
 }
 
 func (b *batcher) flush(ops []*op) {
-	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	ctx := context.Background()
+	for _, o := range ops {
+		if o.span.IsRecording() {
+			// The statements are shared by every call in the flush; their spans go to the
+			// first call's trace (the others' traces show the wait in their own spans).
+			ctx = trace.ContextWithSpan(ctx, o.span)
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 	defer cancel()
 	defer func() {
 		for _, o := range ops {

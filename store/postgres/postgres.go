@@ -46,13 +46,25 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // max_connections (100 by default) across every process.
 const DefaultMaxConns = 20
 
+// Option tunes the pool Open makes.
+type Option func(*pgxpool.Config)
+
+// WithQueryTracer traces the pool's connections with t (otelpgx's tracer, for spans of
+// every statement, batch and copy).
+func WithQueryTracer(t pgx.QueryTracer) Option {
+	return func(c *pgxpool.Config) { c.ConnConfig.Tracer = t }
+}
+
 // Open connects a pgx pool to url (a postgres:// URL or key=value DSN) and checks that the
 // server answers. Errors carry no driver types and no password.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// ParseConfigError redacts the password from the connection string.
 		return nil, fmt.Errorf("postgres: parse url: %s", err.Error())
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		// pgxpool's default (the CPU count, at least 4) starves a worker running hundreds of

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/agentic-run/agentic/limits"
 	"github.com/agentic-run/agentic/llm"
 )
@@ -62,6 +64,11 @@ type Config struct {
 
 	LogLevel slog.Level // AGENTIC_LOG_LEVEL (info)
 	Pprof    bool       // AGENTIC_PPROF: serve /debug/pprof on AGENTIC_METRICS_ADDR (false)
+
+	// Tracer is the process's tracer provider (telemetry.NewTracingEnv, configured by the
+	// standard OTEL_* variables), set by Run and RunDev, not read from the environment; nil
+	// traces nothing.
+	Tracer trace.TracerProvider
 }
 
 var prefixRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)

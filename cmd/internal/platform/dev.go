@@ -57,6 +57,12 @@ func RunDev(ctx context.Context, getenv func(string) string, o DevOpts) error {
 	}
 	tuneGC(getenv)
 	log := telemetry.NewLogger(o.Logs, c.LogLevel).With("process", "dev")
+	tp, shutdown, err := telemetry.NewTracingEnv(ctx, "agentic-dev", getenv)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(ctx, shutdown, log)
+	c.Tracer = tp
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("AGENTIC_DATA_DIR: cannot create %s: %w", c.DataDir, errors.Unwrap(err))
 	}
@@ -136,7 +142,7 @@ func RunDev(ctx context.Context, getenv func(string) string, o DevOpts) error {
 func connectDev(ctx context.Context, c Config, log *slog.Logger) (*Engines, error) {
 	e := &Engines{Names: events.Names{Prefix: c.Prefix}}
 	if c.DatabaseURL != "" {
-		pool, err := postgres.Open(ctx, c.DatabaseURL)
+		pool, err := postgres.Open(ctx, c.DatabaseURL, poolOptions(c)...)
 		if err != nil {
 			return nil, fmt.Errorf("database: %w", err)
 		}

@@ -9,8 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -99,7 +101,7 @@ func Connect(ctx context.Context, c Config, log *slog.Logger, name string) (*Eng
 		return nil, err
 	}
 	e := &Engines{Names: events.Names{Prefix: c.Prefix}}
-	pool, err := postgres.Open(ctx, c.DatabaseURL)
+	pool, err := postgres.Open(ctx, c.DatabaseURL, poolOptions(c)...)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
@@ -120,6 +122,17 @@ func Connect(ctx context.Context, c Config, log *slog.Logger, name string) (*Eng
 		return nil, err
 	}
 	return e, nil
+}
+
+// poolOptions are the database pool's options: statements traced when the process traces,
+// as spans of the task or request that runs them (never root spans of their own).
+func poolOptions(c Config) []postgres.Option {
+	if c.Tracer == nil {
+		return nil
+	}
+	return []postgres.Option{postgres.WithQueryTracer(otelpgx.NewTracer(
+		otelpgx.WithTracerProvider(telemetry.ChildSpansOnly(c.Tracer)),
+		otelpgx.WithDisableAcquireTracer()))}
 }
 
 // connectBus connects to NATS (c.NatsURL, or url with extra options such as an in-process
@@ -174,6 +187,15 @@ func (e *Engines) connectRedis(ctx context.Context, c Config, log *slog.Logger) 
 		return errors.New("REDIS_URL: not a valid redis URL")
 	}
 	rc := redis.NewClient(opts)
+	if c.Tracer != nil {
+		// Commands run for a traced task or request are spans of its trace; the arguments
+		// (keys with tenant ids, cached values) are left out.
+		if err := redisotel.InstrumentTracing(rc, redisotel.WithTracerProvider(telemetry.ChildSpansOnly(c.Tracer)),
+			redisotel.WithDBStatement(false)); err != nil {
+			_ = rc.Close()
+			return fmt.Errorf("redis: tracing: %w", err)
+		}
+	}
 	e.Redis = rc
 	e.closers = append(e.closers, func() { _ = rc.Close() })
 	checkOpts := *opts

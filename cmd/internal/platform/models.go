@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentic-run/agentic/llm"
 )
@@ -77,8 +78,13 @@ func modelCalls(c Config, log *slog.Logger, meter metric.Meter) (*llm.Router, *l
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	var tracer trace.Tracer
+	if c.Tracer != nil {
+		tracer = c.Tracer.Tracer("github.com/agentic-run/agentic/llm")
+	}
 	caller, err := llm.NewCaller(llm.CallerConfig{
 		Providers: ps,
+		Tracer:    tracer,
 		OnStateChange: func(provider, model, from, to string) {
 			log.Warn("circuit breaker", "provider", provider, "model", model, "from", from, "to", to)
 		},

@@ -20,6 +20,7 @@ import (
 	"github.com/agentic-run/agentic/limits"
 	"github.com/agentic-run/agentic/outbox"
 	"github.com/agentic-run/agentic/schedule"
+	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/webhook"
 )
 
@@ -40,7 +41,7 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	if err != nil {
 		return fmt.Errorf("AGENTIC_WEBHOOK_ALLOW: %w", err)
 	}
-	pub := events.NewPublisher(e.JS, e.Names)
+	pub := events.NewPublisher(e.JS, e.Names, events.WithTracerProvider(c.Tracer))
 	relay := outbox.NewRelay(e.Store, pub, log, nil)
 	if err := relay.Start(ctx); err != nil {
 		return err
@@ -78,10 +79,14 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	}
 	defer stopWorkers()
 	srv, err := ingest.New(ingest.Config{
-		Store:         e.Store,
-		Agents:        catalog,
-		Webhooks:      policy,
-		Enqueue:       relay.Enqueue,
+		Store:    e.Store,
+		Agents:   catalog,
+		Webhooks: policy,
+		Enqueue:  relay.Enqueue,
+		EnqueueContext: func(ctx context.Context, t *store.Task) {
+			// The relay publishes on this goroutine: the request's span is the publish's parent.
+			pub.WithParent(ctx, t.ID, func() { relay.Enqueue(t) })
+		},
 		Events:        pub,
 		Notifier:      notifier,
 		Invalidations: invalidations,
@@ -97,6 +102,7 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		Outages:     outages,
 		Metrics:     metrics.Handler(),
 		Meter:       metrics.Meter("github.com/agentic-run/agentic/ingest"),
+		Tracer:      c.Tracer,
 		Detailed: &health.Detailed{Version: Version, Probes: e.Probes(),
 			Workers: workers.Status, Providers: workers.Providers},
 	})
@@ -123,7 +129,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	if err != nil {
 		return fmt.Errorf("AGENTIC_WEBHOOK_ALLOW: %w", err)
 	}
-	pub := events.NewPublisher(e.JS, e.Names)
+	pub := events.NewPublisher(e.JS, e.Names, events.WithTracerProvider(c.Tracer))
 	cancels, err := events.NewCancels(e.NC, e.Names)
 	if err != nil {
 		return err
@@ -158,6 +164,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		Lease:   c.AckWait,
 		Logger:  log,
 		Meter:   metrics.Meter("github.com/agentic-run/agentic/handlers"),
+		Tracer:  c.Tracer,
 	})
 	if err != nil {
 		return err
@@ -171,6 +178,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		Tenants:     tenants,
 		Logger:      log,
 		Meter:       metrics.Meter("github.com/agentic-run/agentic/handlers"),
+		Tracer:      c.Tracer,
 	})
 	if err != nil {
 		return err
@@ -211,6 +219,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		{events.RunnerConfig{Stream: e.Names.OpsStream(), Consumer: events.ConsumerOps, Concurrency: 1}, ops.Handle},
 	} {
 		r.cfg.DrainTimeout = c.DrainTimeout
+		r.cfg.Tracer = c.Tracer
 		name := r.cfg.Consumer
 		if r.cfg.Fair != nil {
 			name = "tasks"
@@ -267,7 +276,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 func RunScheduler(ctx context.Context, c Config, e *Engines, log *slog.Logger, listening func(addr string)) error {
 	s, err := schedule.New(schedule.Config{
 		Jobs:      []schedule.Job{{Name: handlers.JobReconcile, Spec: c.ReconcileSchedule}},
-		Publisher: events.NewPublisher(e.JS, e.Names),
+		Publisher: events.NewPublisher(e.JS, e.Names, events.WithTracerProvider(c.Tracer)),
 		Logger:    log,
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	"github.com/agentic-run/agentic/telemetry"
 )
@@ -26,12 +27,27 @@ func Run(ctx context.Context, name string, role Role, getenv func(string) string
 	}
 	tuneGC(getenv)
 	log := telemetry.NewLogger(stdout, c.LogLevel).With("process", name)
+	tp, shutdown, err := telemetry.NewTracingEnv(ctx, "agentic-"+name, getenv)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(ctx, shutdown, log)
+	c.Tracer = tp
 	e, err := Connect(ctx, c, log, name)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
 	return role(ctx, c, e, log, listening)
+}
+
+// flushTraces shuts the tracer provider down, exporting what is left, within 5 seconds.
+func flushTraces(ctx context.Context, shutdown func(context.Context) error, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := shutdown(ctx); err != nil {
+		log.Warn("tracing: flush on exit", "error", err)
+	}
 }
 
 // tuneGC trades memory the processes have to spare for less garbage-collection CPU: unless
