@@ -152,8 +152,17 @@ type Detailed struct {
 	// Workers, when set, gives the workers that announced themselves (on ingest); the report
 	// is "degraded" while there are none.
 	Workers func() WorkersStatus
+	// Cache, when set, gives the process's caches' hit rates (API.md's "cache": {"hit_rate"}).
+	Cache func() CacheStatus
 	// AdminToken, when set, must come as the Bearer token.
 	AdminToken string
+}
+
+// CacheStatus is a process's cache lookups since it started.
+type CacheStatus struct {
+	HitRate float64 `json:"hit_rate"` // hits / lookups, 0 before the first lookup
+	Lookups int64   `json:"lookups"`
+	Hits    int64   `json:"hits"`
 }
 
 // RegisterDetailed adds /health/detailed to mux (see DetailedHandler), guarded by
@@ -208,6 +217,9 @@ func DetailedHandler(checks map[string]Check, d Detailed) http.Handler {
 				status = "degraded"
 			}
 			body["workers"] = workers
+		}
+		if d.Cache != nil {
+			body["cache"] = d.Cache()
 		}
 		if len(down) > 0 {
 			status = "down"

@@ -89,10 +89,12 @@ func (s *Server) authenticate(ctx context.Context, tok string) (*store.APIKey, e
 		return nil, errUnauthorized
 	}
 	hash := sha256.Sum256([]byte(tok))
+	s.metrics.keyLookups.Add(1)
 	if s.keys.ttl > 0 {
 		k := s.keys.get(hash)
 		s.metrics.keyLookup(ctx, layerLocal, k != nil)
 		if k != nil {
+			s.metrics.keyHits.Add(1)
 			return k, nil
 		}
 	}
@@ -108,6 +110,7 @@ func (s *Server) authenticate(ctx context.Context, tok string) (*store.APIKey, e
 		case found && k.RevokedAt != nil:
 			return nil, errUnauthorized
 		case found:
+			s.metrics.keyHits.Add(1)
 			s.keys.put(hash, &k, gen)
 			return &k, nil
 		}

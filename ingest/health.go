@@ -91,6 +91,9 @@ func (s *Server) detailedHandler() handlerFunc {
 	}
 	d := *s.cfg.Detailed
 	d.AdminToken = ""
+	if d.Cache == nil {
+		d.Cache = s.metrics.cacheStatus
+	}
 	if d.Version == "" {
 		d.Version = s.cfg.Version
 	}

@@ -38,6 +38,7 @@ func TestHealthDetailed(t *testing.T) {
 		}
 		Providers map[string]health.ProviderStatus
 		Workers   health.WorkersStatus
+		Cache     health.CacheStatus
 	}
 	var got report
 	r := e.do(t, req{method: "GET", path: "/health/detailed", token: adminToken})
@@ -59,4 +60,15 @@ func TestHealthDetailed(t *testing.T) {
 	require.Equal(t, 2, got.Workers.RunningTasks)
 	require.Equal(t, "w1", got.Workers.List[0].ID)
 	require.Equal(t, "closed", got.Providers["sim"].Circuit)
+
+	// The API-key cache: the tenant key's lookup (forbidden above) found it in the database,
+	// then two requests with it are answered from the cache.
+	for range 2 {
+		e.do(t, req{method: "GET", path: "/v1/agents", token: key})
+	}
+	got = report{}
+	e.do(t, req{method: "GET", path: "/health/detailed", token: adminToken}).decode(t, &got)
+	require.GreaterOrEqual(t, got.Cache.Lookups, int64(3))
+	require.GreaterOrEqual(t, got.Cache.Hits, int64(2))
+	require.InDelta(t, float64(got.Cache.Hits)/float64(got.Cache.Lookups), got.Cache.HitRate, 1e-9)
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/agentic-run/agentic/health"
 )
 
 // httpDurationBuckets are OpenTelemetry's advised boundaries for http.server.request.duration.
@@ -20,6 +23,20 @@ type metrics struct {
 	submitted metric.Int64Counter     // agentic.tasks.submitted
 	rejected  metric.Int64Counter     // agentic.limits.rejected
 	lookups   metric.Int64Counter     // agentic.cache.lookups
+
+	// The API-key lookups answered by a cache, and all of them, for /health/detailed: a key
+	// found in either layer is a hit, a lookup that reached the database a miss.
+	keyHits, keyLookups atomic.Int64
+}
+
+// cacheStatus is the API-key cache's hit rate since the process started.
+func (ms *metrics) cacheStatus() health.CacheStatus {
+	hits, lookups := ms.keyHits.Load(), ms.keyLookups.Load()
+	st := health.CacheStatus{Hits: hits, Lookups: lookups}
+	if lookups > 0 {
+		st.HitRate = float64(hits) / float64(lookups)
+	}
+	return st
 }
 
 func newMetrics(m metric.Meter) (*metrics, error) {
