@@ -56,15 +56,24 @@ func NewTracingEnv(ctx context.Context, service string, getenv func(string) stri
 		}
 	}
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	if s, err := samplerFromEnv(getenv); err != nil {
+	sampler, err := samplerFromEnv(getenv)
+	if err != nil {
 		return nil, nil, err
-	} else if s != nil {
-		opts = append(opts, sdktrace.WithSampler(s))
 	}
-	if exp, err := exporterFromEnv(ctx, getenv); err != nil {
+	exp, err := exporterFromEnv(ctx, getenv)
+	if err != nil {
 		return nil, nil, err
-	} else if exp != nil {
+	}
+	if exp != nil {
 		opts = append(opts, sdktrace.WithBatcher(exp))
+	} else if sampler == nil {
+		// Nowhere to export: spans still get ids, so the task's trace_id and the traceparent
+		// on messages and webhooks stay one trace, but none is recorded (recording them for
+		// nobody cost a fifth of the pipeline's throughput).
+		sampler = sdktrace.NeverSample()
+	}
+	if sampler != nil {
+		opts = append(opts, sdktrace.WithSampler(sampler))
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	return tp, tp.Shutdown, nil

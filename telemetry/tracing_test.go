@@ -38,19 +38,30 @@ func serviceName(t *testing.T, tp trace.TracerProvider) string {
 	return ""
 }
 
+// Without an endpoint spans still get trace ids, for the task's trace_id and the
+// traceparent it carries, but none is recorded: there is nobody to export them to.
 func TestTracingWithoutEndpointStillMakesTraceIDs(t *testing.T) {
 	tp, shutdown, err := telemetry.NewTracingEnv(t.Context(), "agentic-worker", env(nil))
 	require.NoError(t, err)
 	defer func() { require.NoError(t, shutdown(context.Background())) }()
-	_, span := tp.Tracer("test").Start(context.Background(), "run task")
+	ctx, span := tp.Tracer("test").Start(context.Background(), "run task")
 	require.True(t, span.SpanContext().IsValid())
-	require.True(t, span.SpanContext().IsSampled())
+	require.False(t, span.IsRecording(), "recorded for nobody")
+	_, child := tp.Tracer("test").Start(ctx, "chat m")
+	require.Equal(t, span.SpanContext().TraceID(), child.SpanContext().TraceID(), "one trace all the same")
+	child.End()
 	span.End()
-	require.Equal(t, "agentic-worker", serviceName(t, tp))
 	_, ok := otel.GetTextMapPropagator().(propagation.TraceContext)
 	require.True(t, ok, "the W3C propagator is set globally")
 
-	tp2, shutdown2, err := telemetry.NewTracingEnv(t.Context(), "agentic-worker", env(map[string]string{"OTEL_SERVICE_NAME": "billing-worker"}))
+	// An explicit sampler records them (to export elsewhere, or to read, as here).
+	on := map[string]string{"OTEL_TRACES_SAMPLER": "always_on"}
+	tp1, shutdown1, err := telemetry.NewTracingEnv(t.Context(), "agentic-worker", env(on))
+	require.NoError(t, err)
+	defer func() { _ = shutdown1(context.Background()) }()
+	require.Equal(t, "agentic-worker", serviceName(t, tp1))
+	on["OTEL_SERVICE_NAME"] = "billing-worker"
+	tp2, shutdown2, err := telemetry.NewTracingEnv(t.Context(), "agentic-worker", env(on))
 	require.NoError(t, err)
 	defer func() { _ = shutdown2(context.Background()) }()
 	require.Equal(t, "billing-worker", serviceName(t, tp2))
