@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,38 +23,24 @@ var ErrCorrupt = errors.New("cache: corrupt entry")
 type Redis struct {
 	c      *redis.Client
 	prefix string
+
+	hits, misses atomic.Uint64
 }
+
+var _ Cache = (*Redis)(nil)
 
 // NewRedis returns a cache storing its keys under prefix + ":" on c.
 func NewRedis(c *redis.Client, prefix string) *Redis {
 	return &Redis{c: c, prefix: prefix + ":"}
 }
 
-// Key names an entry: whose it is (a tenant, or global) and what it is. There is no other
-// way to make one, so every entry carries its tenant.
-type Key struct {
-	owner, name string
-}
-
-// TenantKey names a tenant's entry: stored as PREFIX:TENANT:name.
-func TenantKey(tenantID, name string) Key { return Key{owner: tenantID, name: name} }
-
-// GlobalKey names an entry that is no tenant's (an API key looked up by its hash, before the
-// tenant is known): stored as PREFIX:global:name.
-func GlobalKey(name string) Key { return Key{owner: globalOwner, name: name} }
-
-const globalOwner = "global"
-
-// errNoOwner refuses a tenant key with an empty tenant id, which would share a namespace.
-var errNoOwner = errors.New("cache: key without a tenant")
-
 // Key returns the Redis key under which k is stored.
 func (r *Redis) Key(k Key) string { return r.prefix + k.owner + ":" + k.name }
 
-// redisKey is Key, refusing a key without an owner.
+// redisKey is Key, refusing a bad key.
 func (r *Redis) redisKey(k Key) (string, error) {
-	if k.owner == "" {
-		return "", errNoOwner
+	if err := k.check(); err != nil {
+		return "", err
 	}
 	return r.Key(k), nil
 }
@@ -66,14 +54,16 @@ func (r *Redis) Get(ctx context.Context, key Key, dst any) (bool, error) {
 	}
 	b, err := r.c.Get(ctx, rk).Bytes()
 	if errors.Is(err, redis.Nil) {
+		r.misses.Add(1)
 		return false, nil
 	}
 	if err != nil {
 		return false, unavailable("get", err)
 	}
-	if err := json.Unmarshal(b, dst); err != nil {
-		return false, fmt.Errorf("cache get: %w: %v", ErrCorrupt, err)
+	if err := decode(b, dst); err != nil {
+		return false, err
 	}
+	r.hits.Add(1)
 	return true, nil
 }
 
@@ -138,10 +128,77 @@ func (r *Redis) Delete(ctx context.Context, keys ...Key) error {
 	return nil
 }
 
+// scanCount is the COUNT hint of DeletePrefix's SCAN: how many keys Redis looks at per call,
+// and so about how many one UNLINK removes.
+const scanCount = 500
+
+// DeletePrefix removes every entry of owner whose name starts with namePrefix and returns how
+// many it removed. It walks the keyspace with SCAN MATCH (never KEYS, which blocks Redis for
+// the whole keyspace) and removes each page's keys with UNLINK, which frees memory off the
+// main thread. The cache prefix, owner and name prefix are escaped in the pattern, so glob
+// characters in them are literal. On an error the entries already removed stay removed, and
+// their count is returned with the error.
+func (r *Redis) DeletePrefix(ctx context.Context, owner, namePrefix string) (int, error) {
+	if err := checkOwner(owner); err != nil {
+		return 0, err
+	}
+	match := escapeGlob(r.prefix+owner+":"+namePrefix) + "*"
+	n := 0
+	var cursor uint64
+	for {
+		keys, next, err := r.c.Scan(ctx, cursor, match, scanCount).Result()
+		if err != nil {
+			return n, unavailable("delete prefix", err)
+		}
+		if len(keys) > 0 {
+			// SCAN may return a key twice; UNLINK counts only the keys it removed.
+			d, err := r.c.Unlink(ctx, keys...).Result()
+			if err != nil {
+				return n, unavailable("delete prefix", err)
+			}
+			n += int(d)
+		}
+		if next == 0 {
+			return n, nil
+		}
+		cursor = next
+	}
+}
+
+// escapeGlob escapes the characters special in a Redis MATCH pattern, so s matches itself.
+func escapeGlob(s string) string {
+	if !strings.ContainsAny(s, `*?[]\`) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for _, c := range []byte(s) {
+		switch c {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// Stats implements Cache: the Gets of this *Redis (not of other replicas).
+func (r *Redis) Stats() Stats {
+	return Stats{Hits: r.hits.Load(), Misses: r.misses.Load()}
+}
+
 // Ping checks that Redis answers; a readiness check.
 func (r *Redis) Ping(ctx context.Context) error {
 	if err := r.c.Ping(ctx).Err(); err != nil {
 		return unavailable("ping", err)
+	}
+	return nil
+}
+
+// decode unmarshals a stored value into dst, reporting a failure as ErrCorrupt.
+func decode(b []byte, dst any) error {
+	if err := json.Unmarshal(b, dst); err != nil {
+		return fmt.Errorf("cache get: %w: %v", ErrCorrupt, err)
 	}
 	return nil
 }

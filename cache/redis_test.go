@@ -3,6 +3,9 @@ package cache_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentic-run/agentic/cache"
+	"github.com/agentic-run/agentic/cache/cachetest"
 	"github.com/agentic-run/agentic/internal/redistest"
 )
 
@@ -22,6 +26,124 @@ func newCache(t *testing.T) (*cache.Redis, *redis.Client, string) {
 	t.Helper()
 	c, prefix := redistest.Client(t)
 	return cache.NewRedis(c, prefix), c, prefix
+}
+
+func TestRedisConformance(t *testing.T) {
+	t.Parallel()
+	cachetest.Run(t, func(t *testing.T) cache.Cache {
+		r, _, _ := newCache(t)
+		return r
+	})
+}
+
+// cmdLog records the commands a client sends.
+type cmdLog struct {
+	mu   sync.Mutex
+	args [][]any
+}
+
+func (l *cmdLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (l *cmdLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		l.mu.Lock()
+		l.args = append(l.args, cmd.Args())
+		l.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (l *cmdLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		l.mu.Lock()
+		for _, cmd := range cmds {
+			l.args = append(l.args, cmd.Args())
+		}
+		l.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+// take returns the commands recorded so far, by name, and forgets them.
+func (l *cmdLog) take() map[string][][]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	byName := make(map[string][][]any)
+	for _, a := range l.args {
+		name := strings.ToLower(fmt.Sprint(a[0]))
+		byName[name] = append(byName[name], a)
+	}
+	l.args = nil
+	return byName
+}
+
+func TestDeletePrefixScansNeverKeys(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	r, c, prefix := newCache(t)
+	for i := range 1200 {
+		require.NoError(t, r.Set(ctx, cache.TenantKey("ten_*", fmt.Sprintf("a[%d]", i)), i, time.Minute))
+	}
+	log := &cmdLog{}
+	c.AddHook(log)
+
+	n, err := r.DeletePrefix(ctx, "ten_*", "a[")
+	require.NoError(t, err)
+	require.Equal(t, 1200, n)
+
+	cmds := log.take()
+	require.Empty(t, cmds["keys"], "KEYS blocks Redis")
+	require.Empty(t, cmds["del"], "DEL frees memory on Redis's main thread; UNLINK does not")
+	require.GreaterOrEqual(t, len(cmds["scan"]), 3, "1,200 keys in pages of about 500")
+	for _, a := range cmds["scan"] {
+		// SCAN cursor MATCH pattern COUNT 500, the owner's and prefix's glob characters escaped.
+		require.Len(t, a, 6)
+		require.Equal(t, prefix+`:ten_\*:a\[*`, a[3])
+		require.EqualValues(t, 500, a[5])
+	}
+	require.NotEmpty(t, cmds["unlink"])
+	for _, a := range cmds["unlink"] {
+		require.LessOrEqual(t, len(a)-1, 2000, "an UNLINK batch far beyond a SCAN page")
+	}
+}
+
+func TestDeletePrefixEscapesTheCachePrefix(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c, prefix := redistest.Client(t)
+	globby := cache.NewRedis(c, prefix+"-[x]")
+	plain := cache.NewRedis(c, prefix+"-x")
+	require.NoError(t, globby.Set(ctx, cache.TenantKey("ten_a", "k"), 1, time.Minute))
+	require.NoError(t, plain.Set(ctx, cache.TenantKey("ten_a", "k"), 2, time.Minute))
+
+	n, err := globby.DeletePrefix(ctx, "ten_a", "")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	var v int
+	ok, err := plain.Get(ctx, cache.TenantKey("ten_a", "k"), &v)
+	require.NoError(t, err)
+	require.True(t, ok, "another cache's entry was deleted")
+	require.Equal(t, 2, v)
+}
+
+func TestDeletePrefixAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c, prefix := redistest.Client(t)
+	other := redis.NewClient(c.Options())
+	t.Cleanup(func() { _ = other.Close() })
+	one, two := cache.NewRedis(c, prefix), cache.NewRedis(other, prefix)
+
+	require.NoError(t, one.Set(ctx, cache.TenantKey("ten_a", "agent:x"), 1, time.Minute))
+	n, err := two.DeletePrefix(ctx, "ten_a", "agent:")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	var v int
+	ok, err := one.Get(ctx, cache.TenantKey("ten_a", "agent:x"), &v)
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.Equal(t, cache.Stats{Misses: 1}, one.Stats())
+	require.Equal(t, cache.Stats{}, two.Stats(), "stats are per replica")
 }
 
 func TestGetMissLeavesDst(t *testing.T) {
@@ -199,7 +321,11 @@ func TestUnreachableRedisIsUnavailable(t *testing.T) {
 	_, err = r.Add(ctx, cache.GlobalKey("k"), record{}, time.Minute)
 	require.ErrorIs(t, err, cache.ErrUnavailable)
 	require.ErrorIs(t, r.Delete(ctx, cache.GlobalKey("k")), cache.ErrUnavailable)
+	n, err := r.DeletePrefix(ctx, "ten_a", "")
+	require.ErrorIs(t, err, cache.ErrUnavailable)
+	require.Zero(t, n)
 	require.ErrorIs(t, r.Ping(ctx), cache.ErrUnavailable)
+	require.Equal(t, cache.Stats{}, r.Stats(), "failed gets were counted")
 	var re redis.Error
 	require.False(t, errors.As(err, &re), "a redis error type leaked")
 }

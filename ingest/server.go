@@ -77,7 +77,7 @@ type Config struct {
 	Budgets Budgets
 	// KeyCache is the shared cache of API keys by hash; nil means every lookup not in the
 	// in-process cache goes to the store.
-	KeyCache *cache.Redis
+	KeyCache cache.Cache
 	// AdminToken is the bearer token of the admin routes.
 	AdminToken string
 	// MaxAttempts is stored on each new task (default 3).
@@ -122,8 +122,9 @@ const (
 	defaultLocalKeyTTL  = 500 * time.Millisecond
 	maxLocalKeyTTL      = time.Second
 	defaultSSEHeartbeat = 15 * time.Second
-	// keyCacheTTL is how long an API key (or the tombstone of a revoked one) stays in Redis.
-	keyCacheTTL = 5 * time.Minute
+	// keyCacheTTL is how long an API key (or the tombstone of a revoked one) stays in the
+	// shared cache.
+	keyCacheTTL = cache.TTLMedium
 	// maxBody bounds request bodies (413 beyond).
 	maxBody = 1 << 20
 	// maxWait bounds ?wait= on GET /v1/tasks/{id}.

@@ -57,9 +57,15 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		return err
 	}
 	defer func() { _ = invalidations.Close() }()
-	var keyCache *cache.Redis
-	if e.Redis != nil {
+	// The API-key cache: Redis, shared by the replicas; in agentic dev (one process, SQLite)
+	// the in-process LRU. Replicas without Redis have none: a revocation could not reach
+	// another replica's copy.
+	var keyCache cache.Cache
+	switch {
+	case e.Redis != nil:
 		keyCache = cache.NewRedis(e.Redis, c.Prefix)
+	case c.DatabaseURL == "":
+		keyCache = cache.NewMemory(cache.DefaultMemoryEntries, nil)
 	}
 	checks := map[string]func(context.Context) error{}
 	for name, check := range e.Checks() {
