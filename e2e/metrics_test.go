@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentic-run/agentic/client"
+	"github.com/agentic-run/agentic/internal/promtest"
 )
 
 // promText reads a process's /metrics.
@@ -26,28 +25,6 @@ func promText(t *testing.T, addr string) string {
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return string(body)
-}
-
-// promSum adds up the samples of name whose labels contain every one of labels
-// (`key="value"`, or `!key=` for a label they must not have); found is false when there is
-// none. Unlike scrape it reads samples without labels too, and label values holding braces
-// (routes).
-func promSum(text, name string, labels ...string) (sum float64, found bool) {
-	line := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(?:\{(.*)\})? (\S+)$`)
-	for _, s := range line.FindAllStringSubmatch(text, -1) {
-		ok := true
-		for _, l := range labels {
-			if not, neg := strings.CutPrefix(l, "!"); neg {
-				ok = ok && !strings.Contains(s[1], not)
-			} else {
-				ok = ok && strings.Contains(s[1], l)
-			}
-		}
-		if v, err := strconv.ParseFloat(s[2], 64); ok && err == nil {
-			sum, found = sum+v, true
-		}
-	}
-	return sum, found
 }
 
 // After a run of summarizer and echo tasks with webhooks and one refused submission,
@@ -96,15 +73,15 @@ func TestMetricsAfterARun(t *testing.T) {
 	var wm string
 	require.Eventually(t, func() bool {
 		wm = promText(t, worker.addr)
-		fin, _ := promSum(wm, "agentic_tasks_finished_total")
-		del, _ := promSum(wm, "agentic_webhooks_deliveries_total", `outcome="delivered"`)
+		fin, _ := promtest.Sum(wm, "agentic_tasks_finished_total")
+		del, _ := promtest.Sum(wm, "agentic_webhooks_deliveries_total", `outcome="delivered"`)
 		return fin == summaries+echoes && del == summaries+echoes
 	}, 10*time.Second, 50*time.Millisecond, "worker metrics:\n%s", wm)
 	im := promText(t, ingest.addr)
 
 	value := func(text, name string, labels ...string) float64 {
 		t.Helper()
-		v, found := promSum(text, name, labels...)
+		v, found := promtest.Sum(text, name, labels...)
 		require.True(t, found, "%s{%s} is exported", name, strings.Join(labels, ","))
 		return v
 	}
@@ -153,7 +130,7 @@ func TestMetricsAfterARun(t *testing.T) {
 
 	// The worker: webhooks, each delivered at the first attempt.
 	require.EqualValues(t, len(ids), value(wm, "agentic_webhooks_deliveries_total", `outcome="delivered"`))
-	_, retried := promSum(wm, "agentic_webhooks_deliveries_total", `outcome="retry"`)
+	_, retried := promtest.Sum(wm, "agentic_webhooks_deliveries_total", `outcome="retry"`)
 	require.False(t, retried)
 
 	for _, id := range append(ids, ten.ID, broke.ID) {

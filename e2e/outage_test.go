@@ -5,18 +5,17 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
-	"regexp"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentic-run/agentic/client"
+	"github.com/agentic-run/agentic/internal/promtest"
 )
 
-// scrape returns the value of a Prometheus sample whose name and labels match, or -1.
+// scrape returns the value of the first sample of name whose labels match (see
+// promtest.Sample) on the process's /metrics, or -1.
 func scrape(t *testing.T, addr, name string, labels ...string) float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
@@ -25,19 +24,7 @@ func scrape(t *testing.T, addr, name string, labels ...string) float64 {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	line := regexp.MustCompile(`(?m)^` + name + `\{([^}]*)\} (\S+)$`)
-	for _, m := range line.FindAllStringSubmatch(string(body), -1) {
-		ok := true
-		for _, l := range labels {
-			ok = ok && strings.Contains(m[1], l)
-		}
-		if ok {
-			v, err := strconv.ParseFloat(m[2], 64)
-			require.NoError(t, err)
-			return v
-		}
-	}
-	return -1
+	return promtest.Sample(string(body), name, labels...)
 }
 
 // Redis stops under a running ingest and worker. With the default AGENTIC_FAIL_OPEN

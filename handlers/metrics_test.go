@@ -4,9 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,35 +11,20 @@ import (
 
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/handlers"
+	"github.com/agentic-run/agentic/internal/promtest"
 	"github.com/agentic-run/agentic/llm"
 	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/telemetry"
 )
 
-// promSample is the value of the first sample of name whose labels contain every one of
-// labels (`key="value"`, or `!key=` for a label it must not have), or -1 when there is none.
+// promSample is the value of the first sample of name whose labels match (see
+// promtest.Sample) on m's /metrics, or -1 when there is none.
 func promSample(t *testing.T, m *telemetry.Metrics, name string, labels ...string) float64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	require.Equal(t, http.StatusOK, rec.Code)
-	line := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(?:\{(.*)\})? (\S+)$`)
-	for _, s := range line.FindAllStringSubmatch(rec.Body.String(), -1) {
-		ok := true
-		for _, l := range labels {
-			if not, found := strings.CutPrefix(l, "!"); found {
-				ok = ok && !strings.Contains(s[1], not)
-			} else {
-				ok = ok && strings.Contains(s[1], l)
-			}
-		}
-		if ok {
-			v, err := strconv.ParseFloat(s[2], 64)
-			require.NoError(t, err)
-			return v
-		}
-	}
-	return -1
+	return promtest.Sample(rec.Body.String(), name, labels...)
 }
 
 // A worker's task metrics: tasks finished by agent and status with their run time, the queue

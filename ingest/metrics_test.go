@@ -1,48 +1,27 @@
 package ingest_test
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentic-run/agentic/client"
 	"github.com/agentic-run/agentic/ingest"
+	"github.com/agentic-run/agentic/internal/promtest"
 	"github.com/agentic-run/agentic/limits"
 	"github.com/agentic-run/agentic/telemetry"
 )
 
-// promSample is the value of the first sample of name whose labels contain every one of
-// labels (`key="value"`, or `!key=` for a label it must not have), or -1 when there is none.
+// promSample is the value of the first sample of name whose labels match (see
+// promtest.Sample) on m's /metrics, or -1 when there is none.
 func promSample(t *testing.T, m *telemetry.Metrics, name string, labels ...string) float64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	require.Equal(t, http.StatusOK, rec.Code)
-	body, err := io.ReadAll(rec.Body)
-	require.NoError(t, err)
-	line := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(?:\{(.*)\})? (\S+)$`)
-	for _, s := range line.FindAllStringSubmatch(string(body), -1) {
-		ok := true
-		for _, l := range labels {
-			if not, found := strings.CutPrefix(l, "!"); found {
-				ok = ok && !strings.Contains(s[1], not)
-			} else {
-				ok = ok && strings.Contains(s[1], l)
-			}
-		}
-		if ok {
-			v, err := strconv.ParseFloat(s[2], 64)
-			require.NoError(t, err)
-			return v
-		}
-	}
-	return -1
+	return promtest.Sample(rec.Body.String(), name, labels...)
 }
 
 // The API's metrics: each request's duration by method, route pattern (unmatched: "other")
