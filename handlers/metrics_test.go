@@ -2,8 +2,6 @@ package handlers_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -16,16 +14,6 @@ import (
 	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/telemetry"
 )
-
-// promSample is the value of the first sample of name whose labels match (see
-// promtest.Sample) on m's /metrics, or -1 when there is none.
-func promSample(t *testing.T, m *telemetry.Metrics, name string, labels ...string) float64 {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	require.Equal(t, http.StatusOK, rec.Code)
-	return promtest.Sample(rec.Body.String(), name, labels...)
-}
 
 // A worker's task metrics: tasks finished by agent and status with their run time, the queue
 // wait of each first start, and every model call — the failed one with its error type, the
@@ -50,29 +38,29 @@ func TestTaskMetrics(t *testing.T) {
 	require.Equal(t, 2, done.Attempts, "the first call failed")
 
 	require.Eventually(t, func() bool {
-		return promSample(t, m, "agentic_tasks_finished_total", `agent="summarizer"`, `status="succeeded"`) == 1
+		return promtest.Scrape(t, m.Handler(), "agentic_tasks_finished_total", `agent="summarizer"`, `status="succeeded"`) == 1
 	}, 5*time.Second, 10*time.Millisecond)
-	require.EqualValues(t, 1, promSample(t, m, "agentic_tasks_finished_total", `agent="echo"`, `status="succeeded"`))
+	require.EqualValues(t, 1, promtest.Scrape(t, m.Handler(), "agentic_tasks_finished_total", `agent="echo"`, `status="succeeded"`))
 	for _, agent := range []string{"echo", "summarizer"} {
-		require.EqualValues(t, 1, promSample(t, m, "agentic_task_queue_wait_seconds_count", `agent="`+agent+`"`),
+		require.EqualValues(t, 1, promtest.Scrape(t, m.Handler(), "agentic_task_queue_wait_seconds_count", `agent="`+agent+`"`),
 			"one first start of %s", agent)
-		require.EqualValues(t, 1, promSample(t, m, "agentic_task_run_time_seconds_count", `agent="`+agent+`"`, `status="succeeded"`))
+		require.EqualValues(t, 1, promtest.Scrape(t, m.Handler(), "agentic_task_run_time_seconds_count", `agent="`+agent+`"`, `status="succeeded"`))
 	}
-	require.Greater(t, promSample(t, m, "agentic_task_run_time_seconds_sum", `agent="summarizer"`), 0.0)
+	require.Greater(t, promtest.Scrape(t, m.Handler(), "agentic_task_run_time_seconds_sum", `agent="summarizer"`), 0.0)
 
 	gen := []string{`gen_ai_operation_name="chat"`, `gen_ai_provider_name="sim"`, `gen_ai_request_model="gpt-4o-mini"`}
-	require.EqualValues(t, 1, promSample(t, m, "agentic_llm_calls_total", `model="gpt-4o-mini"`, `outcome="error"`, `provider="sim"`))
-	require.EqualValues(t, 1, promSample(t, m, "agentic_llm_calls_total", `model="gpt-4o-mini"`, `outcome="ok"`, `provider="sim"`))
-	require.EqualValues(t, 1, promSample(t, m, "gen_ai_client_operation_duration_seconds_count", append(gen, `error_type="error"`)...))
-	require.EqualValues(t, 1, promSample(t, m, "gen_ai_client_operation_duration_seconds_count", append(gen, "!error_type=")...))
-	require.Greater(t, promSample(t, m, "gen_ai_client_operation_duration_seconds_sum", append(gen, "!error_type=")...), 0.0)
+	require.EqualValues(t, 1, promtest.Scrape(t, m.Handler(), "agentic_llm_calls_total", `model="gpt-4o-mini"`, `outcome="error"`, `provider="sim"`))
+	require.EqualValues(t, 1, promtest.Scrape(t, m.Handler(), "agentic_llm_calls_total", `model="gpt-4o-mini"`, `outcome="ok"`, `provider="sim"`))
+	require.EqualValues(t, 1, promtest.Scrape(t, m.Handler(), "gen_ai_client_operation_duration_seconds_count", append(gen, `error_type="error"`)...))
+	require.EqualValues(t, 1, promtest.Scrape(t, m.Handler(), "gen_ai_client_operation_duration_seconds_count", append(gen, "!error_type=")...))
+	require.Greater(t, promtest.Scrape(t, m.Handler(), "gen_ai_client_operation_duration_seconds_sum", append(gen, "!error_type=")...), 0.0)
 	for _, typ := range []string{"input", "output"} {
 		labels := append([]string{`gen_ai_token_type="` + typ + `"`}, gen...)
-		require.EqualValues(t, 1, promSample(t, m, "gen_ai_client_token_usage_count", labels...))
-		require.Greater(t, promSample(t, m, "gen_ai_client_token_usage_sum", labels...), 0.0)
+		require.EqualValues(t, 1, promtest.Scrape(t, m.Handler(), "gen_ai_client_token_usage_count", labels...))
+		require.Greater(t, promtest.Scrape(t, m.Handler(), "gen_ai_client_token_usage_sum", labels...), 0.0)
 	}
 	require.InDelta(t, store.MicrosToUSD(done.CostMicros),
-		promSample(t, m, "agentic_llm_cost_total", `model="gpt-4o-mini"`, `provider="sim"`), 1e-12)
+		promtest.Scrape(t, m.Handler(), "agentic_llm_cost_total", `model="gpt-4o-mini"`, `provider="sim"`), 1e-12)
 	require.Positive(t, done.CostMicros)
 }
 
@@ -97,10 +85,10 @@ func TestWebhookMetrics(t *testing.T) {
 		require.NoError(t, h.pub.PublishEvent(ctx, events.TerminalEvent(done)))
 	}
 	require.Eventually(t, func() bool {
-		return promSample(t, m, "agentic_webhooks_deliveries_total", `outcome="gave_up"`) == 1
+		return promtest.Scrape(t, m.Handler(), "agentic_webhooks_deliveries_total", `outcome="gave_up"`) == 1
 	}, 10*time.Second, 20*time.Millisecond)
-	require.EqualValues(t, 1, promSample(t, m, "agentic_webhooks_deliveries_total", `outcome="delivered"`))
-	require.Greater(t, promSample(t, m, "agentic_webhooks_deliveries_total", `outcome="retry"`), 1.0,
+	require.EqualValues(t, 1, promtest.Scrape(t, m.Handler(), "agentic_webhooks_deliveries_total", `outcome="delivered"`))
+	require.Greater(t, promtest.Scrape(t, m.Handler(), "agentic_webhooks_deliveries_total", `outcome="retry"`), 1.0,
 		"the flaky receiver's first attempt and the dead one's")
-	require.Positive(t, promSample(t, m, "agentic_webhooks_deliveries_total", `outcome="refused"`))
+	require.Positive(t, promtest.Scrape(t, m.Handler(), "agentic_webhooks_deliveries_total", `outcome="refused"`))
 }

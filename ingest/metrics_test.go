@@ -14,16 +14,6 @@ import (
 	"github.com/agentic-run/agentic/telemetry"
 )
 
-// promSample is the value of the first sample of name whose labels match (see
-// promtest.Sample) on m's /metrics, or -1 when there is none.
-func promSample(t *testing.T, m *telemetry.Metrics, name string, labels ...string) float64 {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	require.Equal(t, http.StatusOK, rec.Code)
-	return promtest.Sample(rec.Body.String(), name, labels...)
-}
-
 // The API's metrics: each request's duration by method, route pattern (unmatched: "other")
 // and status; new tasks by agent, an idempotent replay not counted again; refusals by the
 // limit that refused; API-key lookups by cache layer and result. No tenant, key or task id is
@@ -49,25 +39,25 @@ func TestMetricsOfTheAPI(t *testing.T) {
 	e.do(t, req{method: "GET", path: "/v1/nowhere", token: key}).problem(t, http.StatusNotFound, "not_found")
 	e.do(t, req{method: "BREW", path: "/v1/tasks", token: key}).problem(t, http.StatusMethodNotAllowed, "method_not_allowed")
 
-	require.EqualValues(t, 2, promSample(t, m, "agentic_tasks_submitted_total", `agent="echo"`))
-	require.EqualValues(t, 2, promSample(t, m, "http_server_request_duration_seconds_count",
+	require.EqualValues(t, 2, promtest.Scrape(t, m.Handler(), "agentic_tasks_submitted_total", `agent="echo"`))
+	require.EqualValues(t, 2, promtest.Scrape(t, m.Handler(), "http_server_request_duration_seconds_count",
 		`http_response_status_code="202"`, `http_route="POST /v1/tasks"`))
-	require.EqualValues(t, 1, promSample(t, m, "http_server_request_duration_seconds_count",
+	require.EqualValues(t, 1, promtest.Scrape(t, m.Handler(), "http_server_request_duration_seconds_count",
 		`http_response_status_code="200"`, `http_route="POST /v1/tasks"`))
-	require.EqualValues(t, 1, promSample(t, m, "http_server_request_duration_seconds_count",
+	require.EqualValues(t, 1, promtest.Scrape(t, m.Handler(), "http_server_request_duration_seconds_count",
 		`http_request_method="GET"`, `http_response_status_code="200"`, `http_route="GET /v1/tasks/{id}"`))
-	require.EqualValues(t, 1, promSample(t, m, "http_server_request_duration_seconds_count",
+	require.EqualValues(t, 1, promtest.Scrape(t, m.Handler(), "http_server_request_duration_seconds_count",
 		`http_request_method="GET"`, `http_response_status_code="404"`, `http_route="other"`))
-	require.EqualValues(t, 1, promSample(t, m, "http_server_request_duration_seconds_count",
+	require.EqualValues(t, 1, promtest.Scrape(t, m.Handler(), "http_server_request_duration_seconds_count",
 		`http_request_method="_OTHER"`, `http_response_status_code="405"`, `http_route="other"`))
-	require.Greater(t, promSample(t, m, "http_server_request_duration_seconds_sum", `http_route="POST /v1/tasks"`), 0.0)
+	require.Greater(t, promtest.Scrape(t, m.Handler(), "http_server_request_duration_seconds_sum", `http_route="POST /v1/tasks"`), 0.0)
 
 	// The key was looked up: once missed everywhere, then found in process.
-	require.GreaterOrEqual(t, promSample(t, m, "agentic_cache_lookups_total",
+	require.GreaterOrEqual(t, promtest.Scrape(t, m.Handler(), "agentic_cache_lookups_total",
 		`cache="api_keys"`, `layer="local"`, `result="miss"`), 1.0)
-	require.GreaterOrEqual(t, promSample(t, m, "agentic_cache_lookups_total",
+	require.GreaterOrEqual(t, promtest.Scrape(t, m.Handler(), "agentic_cache_lookups_total",
 		`cache="api_keys"`, `layer="redis"`, `result="miss"`), 1.0)
-	require.GreaterOrEqual(t, promSample(t, m, "agentic_cache_lookups_total",
+	require.GreaterOrEqual(t, promtest.Scrape(t, m.Handler(), "agentic_cache_lookups_total",
 		`cache="api_keys"`, `layer="local"`, `result="hit"`), 1.0)
 
 	// A free tenant's 11th request in a minute, and a spent budget.
@@ -76,7 +66,7 @@ func TestMetricsOfTheAPI(t *testing.T) {
 		require.Equal(t, http.StatusOK, e.do(t, req{method: "GET", path: "/v1/agents", token: free}).status)
 	}
 	e.do(t, req{method: "GET", path: "/v1/agents", token: free}).problem(t, http.StatusTooManyRequests, "rate_limited")
-	require.EqualValues(t, 1, promSample(t, m, "agentic_limits_rejected_total", `limit="requests"`))
+	require.EqualValues(t, 1, promtest.Scrape(t, m.Handler(), "agentic_limits_rejected_total", `limit="requests"`))
 	r = e.do(t, req{method: "POST", path: "/v1/admin/tenants", token: adminToken,
 		body: map[string]any{"name": "broke", "tier": "pro", "monthly_budget_usd": 0}})
 	require.Equal(t, http.StatusCreated, r.status)
@@ -86,8 +76,8 @@ func TestMetricsOfTheAPI(t *testing.T) {
 	var brokeKey client.APIKey
 	r.decode(t, &brokeKey)
 	e.do(t, req{method: "POST", path: "/v1/tasks", token: brokeKey.Key, body: echoTask}).problem(t, http.StatusPaymentRequired, "budget_exceeded")
-	require.EqualValues(t, 1, promSample(t, m, "agentic_limits_rejected_total", `limit="budgets"`))
-	require.EqualValues(t, -1, promSample(t, m, "agentic_limits_rejected_total", `limit="executions"`))
+	require.EqualValues(t, 1, promtest.Scrape(t, m.Handler(), "agentic_limits_rejected_total", `limit="budgets"`))
+	require.EqualValues(t, -1, promtest.Scrape(t, m.Handler(), "agentic_limits_rejected_total", `limit="executions"`))
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))

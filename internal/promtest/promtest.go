@@ -3,10 +3,24 @@
 package promtest
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
+	"testing"
 )
+
+// Scrape is Sample over what h serves for GET /metrics, which must answer 200.
+func Scrape(t testing.TB, h http.Handler, name string, labels ...string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("promtest: GET /metrics answered %d", rec.Code)
+	}
+	return Sample(rec.Body.String(), name, labels...)
+}
 
 // Sum adds up the samples of name whose labels contain every one of labels (`key="value"`,
 // or `!key=` for a label they must not have); found is false when there is none. Samples
