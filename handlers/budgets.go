@@ -68,7 +68,7 @@ func (b *Budgets) reserve(ctx context.Context, tenantID, callID string, worst in
 	limit := int64(limits.UnlimitedBudget)
 	if budget != nil {
 		limit = *budget
-		if err := b.seed(ctx, tenantID, month, now); err != nil {
+		if _, err := b.seed(ctx, tenantID, month, now); err != nil {
 			return b.unavailable(ctx, err)
 		}
 	}
@@ -130,11 +130,7 @@ func (b *Budgets) left(ctx context.Context, tenantID string, now time.Time) (*in
 		return nil, nil
 	}
 	month := limits.BudgetMonth(now)
-	err = b.seed(ctx, tenantID, month, now)
-	var st limits.BudgetState
-	if err == nil {
-		st, err = b.Ledger.State(ctx, tenantID, month)
-	}
+	st, err := b.seed(ctx, tenantID, month, now)
 	if err != nil {
 		if _, _, err := b.unavailable(ctx, err); err != nil {
 			return nil, err
@@ -145,19 +141,20 @@ func (b *Budgets) left(ctx context.Context, tenantID string, now time.Time) (*in
 	return &left, nil
 }
 
-// seed gives a cold ledger the month's spend from the database, once.
-func (b *Budgets) seed(ctx context.Context, tenantID, month string, now time.Time) error {
+// seed gives a cold ledger the month's spend from the database, once, and returns the
+// ledger's state.
+func (b *Budgets) seed(ctx context.Context, tenantID, month string, now time.Time) (limits.BudgetState, error) {
 	st, err := b.Ledger.State(ctx, tenantID, month)
 	if err != nil || st.Seeded {
-		return err
+		return st, err
 	}
 	start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	u, err := b.Usage.Usage(ctx, tenantID, start, start.AddDate(0, 1, 0))
 	if err != nil {
-		return fmt.Errorf("budget: month's spend of %s: %w", tenantID, err)
+		return st, fmt.Errorf("budget: month's spend of %s: %w", tenantID, err)
 	}
-	_, _, err = b.Ledger.Seed(ctx, tenantID, month, u.CostMicros)
-	return err
+	_, st, err = b.Ledger.Seed(ctx, tenantID, month, u.CostMicros)
+	return st, err
 }
 
 // callID names one model call of one attempt: a retry reserves afresh.
