@@ -41,32 +41,39 @@ type Config struct {
 
 // Result is one backup as it is recorded.
 type Result struct {
-	File     string        // absolute path: Dir/agentic-20261125T020000Z.dump (-2, -3… if taken twice in a second)
+	File     string        // absolute path: Dir/agentic-20261125T020000Z.dump (-2, -3… if taken twice in a second; .db for SQLite)
 	Size     int64         // bytes
 	SHA256   string        // hex checksum of the file
 	Duration time.Duration // how long the dump and its verification took
-	Entries  int           // table-of-contents entries pg_restore --list found
+	Entries  int           // table-of-contents entries pg_restore --list found (SQLite: tables)
 	Started  time.Time     // by the Config's clock, UTC
 }
 
-// prefix and ext frame a backup's name; a name that does not match nameRE is not a backup.
+// prefix and ext frame a backup's name (sqliteExt for SQLite's); a name that does not match
+// nameRE is not a backup.
 const (
 	prefix     = "agentic-"
 	ext        = ".dump"
+	sqliteExt  = ".db"
 	stampFmt   = "20060102T150405Z"
 	tempPrefix = ".agentic-tmp-" // in-progress dumps: never match nameRE, so Prune leaves them
 )
 
-var nameRE = regexp.MustCompile(`^agentic-(\d{8}T\d{6}Z)(?:-([1-9]\d*))?\.dump$`)
+var nameRE = regexp.MustCompile(`^agentic-(\d{8}T\d{6}Z)(?:-([1-9]\d*))?\.(?:dump|db)$`)
 
 // Name is the file name of a backup started at t (UTC, to the second); n > 1 adds the suffix
 // that tells apart backups taken in the same second.
 func Name(t time.Time, n int) string {
+	return nameExt(t, n, ext)
+}
+
+// nameExt is Name with the extension e (ext or sqliteExt).
+func nameExt(t time.Time, n int, e string) string {
 	s := prefix + t.UTC().Format(stampFmt)
 	if n > 1 {
 		s += "-" + strconv.Itoa(n)
 	}
-	return s + ext
+	return s + e
 }
 
 // parseName returns the time and sequence number of a backup's file name; ok is false for
@@ -157,7 +164,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup: checksum: %w", err)
 	}
-	file, err := place(tmpName, dir, started)
+	file, err := place(tmpName, dir, started, ext)
 	if err != nil {
 		return nil, fmt.Errorf("backup: rename into place: %w", err)
 	}
@@ -172,12 +179,12 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	}, nil
 }
 
-// place links tmp to the first free name for started in dir (a link never replaces an
-// existing file, so concurrent runs in one second get distinct names), removes tmp, and
-// syncs the directory.
-func place(tmp, dir string, started time.Time) (string, error) {
+// place links tmp to the first free name for started with extension e in dir (a link never
+// replaces an existing file, so concurrent runs in one second get distinct names), removes
+// tmp, and syncs the directory.
+func place(tmp, dir string, started time.Time, e string) (string, error) {
 	for n := 1; n <= 1000; n++ {
-		file := filepath.Join(dir, Name(started, n))
+		file := filepath.Join(dir, nameExt(started, n, e))
 		err := os.Link(tmp, file)
 		if errors.Is(err, fs.ErrExist) {
 			continue

@@ -1,5 +1,6 @@
 // Package backup takes, verifies, prunes and restores backups of Agentic's PostgreSQL
-// database with pg_dump and pg_restore (part of issue 8: verified backups).
+// database with pg_dump and pg_restore, and of dev mode's SQLite database, and keeps copies in
+// S3-compatible storage (part of issue 8: verified backups).
 //
 // Run dumps DATABASE_URL (its search_path schema, when the URL sets one through options,
 // else the whole database) with pg_dump -Fc into a temporary file in AGENTIC_BACKUP_DIR,
@@ -21,6 +22,17 @@
 // the Result (file, size, SHA-256, entries) and exports agentic_backup_last_success_timestamp_seconds
 // and agentic_backup_failures_total (the deploy alerts use them), then calls Prune with the
 // retention. The `agentic backup` command runs the same by hand and `agentic restore`
-// calls Restore. Uploading each verified backup to S3 (and checking the upload against
-// Result.SHA256) comes later, on top of Run's Result.
+// calls Restore.
+//
+// S3 copies each verified backup to S3-compatible storage (AWS S3, MinIO, versitygw…) with
+// the official AWS SDK for Go v2: Upload checks the file against its Result, sends it with its
+// SHA-256 (x-amz-checksum-sha256, which the server verifies and keeps) under the configured key
+// prefix, then checks the stored object's size and checksum, deleting it if they are wrong.
+// S3.Prune applies the local retention rule to the bucket, and Download fetches a backup back,
+// checked against the SHA-256 stored with it, for a restore.
+//
+// In dev mode the store is a SQLite file (store/sqlite). RunSQLite backs it up with VACUUM
+// INTO, a consistent snapshot taken while the store runs, as agentic-<UTC time>.db, verified by
+// VerifySQLite (PRAGMA integrity_check and the store's tables); RestoreSQLite puts one back in
+// place of a missing or empty database. Prune and S3.Prune count .db and .dump backups alike.
 package backup

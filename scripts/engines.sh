@@ -3,7 +3,8 @@
 # PostgreSQL on 127.0.0.1:5432 (trust auth for local TCP), Redis on 127.0.0.1:6379 and a NATS
 # server >= 2.11 with JetStream. Starts what is installed but stopped, installs what is missing
 # (Debian packages; the NATS server from the Go module proxy, since Debian's is 2.9), and exits
-# non-zero naming the engine it could not bring up. Idempotent.
+# non-zero naming the engine it could not bring up. `versitygw` only installs the S3-compatible
+# server the backup tests start themselves (internal/s3test). Idempotent.
 set -euo pipefail
 
 log() { printf 'engines: %s\n' "$*" >&2; }
@@ -74,6 +75,15 @@ nats() {
   nohup "$bin" -a 127.0.0.1 -p "$port" -js -sd "/var/lib/agentic-nats-$port" >"/var/log/agentic-nats-$port.log" 2>&1 &
   wait_up "$port" nats
   echo "nats://127.0.0.1:$port" >"${NATS_URL_FILE:-/dev/null}"
+}
+
+versitygw() {
+  # The S3-compatible server of the backup upload tests; each test starts its own.
+  type -P versitygw >/dev/null && return 0 # -P: on PATH, not this function
+  local bin; bin="$(go env GOPATH)/bin/versitygw"
+  [ -x "$bin" ] && return 0
+  log "building versitygw v1.8.0"
+  GOFLAGS=-mod=mod go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 }
 
 want=${*:-postgres redis nats}
