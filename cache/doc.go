@@ -19,6 +19,14 @@
 // cached value by mutating what it got. Stats counts Get's hits and misses for metrics and
 // health checks (per Redis client, not across replicas).
 //
+// # Metrics
+//
+// One shared cache serves several uses, so lookups are counted per use: a process makes one
+// Registry, and each use wraps the cache with Registry.Instrument under its name ("api_keys",
+// "tasks", "llm_responses"). Every Get is then counted in agentic.cache.lookups by cache,
+// layer and result (hit, miss or error) and in the registry's totals, which /health/detailed
+// lists as "caches".
+//
 // # Keys
 //
 // Keys are PREFIX:OWNER:name, and the owner is part of the Key type: TenantKey(tenant, name)

@@ -31,6 +31,10 @@ type Task struct {
 	// floor, and every model considered with why it was dropped. null until the task ends,
 	// and for a task that ended before the router ran.
 	Routing json.RawMessage `json:"routing"`
+	// Cache is whether the task may be answered from the LLM response cache (an identical
+	// earlier request of the tenant's, to the same agent and model, within the hour) and its
+	// answer kept there; false when it was submitted with "cache": false.
+	Cache bool `json:"cache"`
 }
 
 // Terminal reports whether the task has ended.
@@ -65,6 +69,9 @@ type SubmitRequest struct {
 	Metadata   map[string]string `json:"metadata,omitempty"`
 	Quality    string            `json:"quality,omitempty"`
 	MaxCostUSD *float64          `json:"max_cost_usd,omitempty"`
+	// Cache, when false, keeps the task out of the LLM response cache: it is neither
+	// answered from it nor stored in it. nil (the default) and true allow both.
+	Cache *bool `json:"cache,omitempty"`
 }
 
 // Tenant is a customer as the admin API returns it. WebhookSecret is set only in the reply

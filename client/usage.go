@@ -19,6 +19,15 @@ type UsageReport struct {
 	ByModel      []ModelUsage     `json:"by_model"`
 	ByDay        []DayUsage       `json:"by_day"`
 	Budget       BudgetUsage      `json:"budget"`
+	// Cached is what the LLM response cache saved in the period.
+	Cached CachedUsage `json:"cached"`
+}
+
+// CachedUsage is the part of a UsageReport the LLM response cache answered: the model calls
+// it served instead of a model (at no cost), and what those calls would have cost.
+type CachedUsage struct {
+	Calls    int64   `json:"calls"`
+	SavedUSD float64 `json:"saved_usd"`
 }
 
 // ModelUsage is one provider and model's part of a UsageReport; both are null for tasks that

@@ -185,7 +185,9 @@ func TestBudgetAcrossProcesses(t *testing.T) {
 	problems := make([]string, 50)
 	for i := range 50 {
 		wg.Go(func() {
-			body, _ := json.Marshal(client.SubmitRequest{Agent: "summarizer", Input: json.RawMessage(input)})
+			// Out of the response cache: every task is a call to pay for.
+			noCache := false
+			body, _ := json.Marshal(client.SubmitRequest{Agent: "summarizer", Input: json.RawMessage(input), Cache: &noCache})
 			req, _ := http.NewRequest("POST", "http://"+ingests[i%2].addr+"/v1/tasks", bytes.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+key)
 			req.Header.Set("Content-Type", "application/json")

@@ -44,7 +44,9 @@ func TestMetricsAfterARun(t *testing.T) {
 		req := client.SubmitRequest{Agent: "echo", Input: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)),
 			WebhookURL: recv.srv.URL + "/hook"}
 		if i < summaries {
-			req.Agent, req.Input = "summarizer", json.RawMessage(`{"text":"Agentic runs agents. Durably. Fairly."}`)
+			// Out of the response cache, so that every summary is a model call to count.
+			noCache := false
+			req.Agent, req.Input, req.Cache = "summarizer", json.RawMessage(`{"text":"Agentic runs agents. Durably. Fairly."}`), &noCache
 		}
 		var task client.Task
 		require.Equal(t, http.StatusAccepted, tn.do("POST", "/v1/tasks", req, &task))

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/agentic-run/agentic/agents"
+	"github.com/agentic-run/agentic/cache"
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/llm"
 	"github.com/agentic-run/agentic/store"
@@ -79,6 +80,13 @@ type TasksConfig struct {
 	// Budgets, when set, reserves each model call's worst case against the tenant's monthly
 	// budget and settles its real cost.
 	Budgets *Budgets
+	// Responses, when set, is the LLM response cache: a task (unless it opted out, Task.Cache
+	// false) whose tenant had the same agent answer the same rendered prompt on the router's
+	// chosen model within the hour is answered from it, at no cost and without a
+	// reservation; every answer of the chosen model is stored in it. Its errors are misses.
+	// Its lookups are counted as ResponseCacheName on Meter unless it is a
+	// *cache.Instrumented already. Nil: no response cache.
+	Responses cache.Cache
 	// Lease is how long a running task is presumed alive without a heartbeat; match the
 	// consumer's AckWait (30s).
 	Lease time.Duration
@@ -102,10 +110,11 @@ type TasksConfig struct {
 
 // Tasks executes tasks. Its Handle is the handler of the workers consumer.
 type Tasks struct {
-	cfg     TasksConfig
-	log     *slog.Logger
-	metrics *taskMetrics
-	tracer  trace.Tracer
+	cfg       TasksConfig
+	log       *slog.Logger
+	metrics   *taskMetrics
+	tracer    trace.Tracer
+	responses *responses // nil: no response cache
 }
 
 // NewTasks checks cfg and fills its defaults.
@@ -146,7 +155,11 @@ func NewTasks(cfg TasksConfig) (*Tasks, error) {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
-	return &Tasks{cfg: cfg, log: log, metrics: ms, tracer: tp.Tracer(tracerScope)}, nil
+	rs, err := newResponses(cfg.Responses, cfg.Meter, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Tasks{cfg: cfg, log: log, metrics: ms, tracer: tp.Tracer(tracerScope), responses: rs}, nil
 }
 
 // tracerScope names the tracer of this package.
@@ -271,7 +284,9 @@ func (h *Tasks) handle(ctx context.Context, span trace.Span, m *events.Msg, tm e
 }
 
 // run executes the agent. Its error is the provider's (classified by llm.Retryable) or the
-// context's.
+// context's. After routing it asks the response cache (when there is one and the task did
+// not opt out) for the chosen model's answer to the same prompt: a hit ends the task without
+// a reservation or a call.
 func (h *Tasks) run(ctx context.Context, t *store.Task) (store.Result, error) {
 	agent, err := h.cfg.Agents.Get(t.Agent)
 	if err != nil {
@@ -308,6 +323,21 @@ func (h *Tasks) run(ctx context.Context, t *store.Task) (store.Result, error) {
 		return res, err
 	}
 	plan := append([]llm.Model{primary}, fallbacks...)
+
+	slot := h.responses.slot(ctx, t, agent.ID, primary.ID, msgs, maxOut)
+	if e, took, ok := slot.lookup(ctx); ok {
+		out, err := agent.Output(t.Input, e.Content)
+		if err == nil {
+			res.Calls = []store.LLMCall{cachedCall(t, e, took, h.cfg.Now())}
+			res.Status, res.Output = store.StatusSucceeded, out
+			res.Model, res.Provider = e.Model, e.Provider
+			return res, ctx.Err()
+		}
+		// The agent refuses an answer it accepted for an earlier task of the same prompt: its
+		// reading depends on more than the prompt. Ask the model, and leave the entry be.
+		slot.log.WarnContext(ctx, "response cache: cached answer refused by the agent, calling the model", "error", err)
+		slot = nil
+	}
 
 	settle := func(int64) {}
 	if b := h.cfg.Budgets; b != nil {
@@ -346,8 +376,13 @@ func (h *Tasks) run(ctx context.Context, t *store.Task) (store.Result, error) {
 		return res, &taskFailure{code: CodeAgentFailed, err: err}
 	}
 	res.Status, res.Output = store.StatusSucceeded, out
-	res.Model, res.Provider = used.ID, attempts[len(attempts)-1].Provider
+	last := attempts[len(attempts)-1]
+	res.Model, res.Provider = used.ID, last.Provider
 	res.InputTokens, res.OutputTokens, res.CostMicros = resp.InputTokens, resp.OutputTokens, spent
+	if used.ID == primary.ID { // a fallback's answer is not what the key names
+		slot.keep(ctx, cachedResponse{Content: resp.Content, Provider: last.Provider, Model: used.ID,
+			InputTokens: resp.InputTokens, OutputTokens: resp.OutputTokens, CostMicros: last.CostMicros})
+	}
 	return res, nil
 }
 

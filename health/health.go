@@ -154,6 +154,9 @@ type Detailed struct {
 	Workers func() WorkersStatus
 	// Cache, when set, gives the process's caches' hit rates (API.md's "cache": {"hit_rate"}).
 	Cache func() CacheStatus
+	// Caches, when set, gives each named cache of the process ("api_keys", "tasks",
+	// "llm_responses") with its own lookups, reported as "caches" beside "cache".
+	Caches func() map[string]CacheStatus
 	// AdminToken, when set, must come as the Bearer token.
 	AdminToken string
 }
@@ -163,6 +166,18 @@ type CacheStatus struct {
 	HitRate float64 `json:"hit_rate"` // hits / lookups, 0 before the first lookup
 	Lookups int64   `json:"lookups"`
 	Hits    int64   `json:"hits"`
+	// Errors counts the lookups that failed (the cache was down, an entry was corrupt),
+	// among Lookups; callers served them from the source as misses.
+	Errors int64 `json:"errors,omitempty"`
+}
+
+// NewCacheStatus returns the status of hits and errors among lookups, with its hit rate.
+func NewCacheStatus(hits, lookups, errors uint64) CacheStatus {
+	st := CacheStatus{Hits: int64(hits), Lookups: int64(lookups), Errors: int64(errors)}
+	if lookups > 0 {
+		st.HitRate = float64(hits) / float64(lookups)
+	}
+	return st
 }
 
 // RegisterDetailed adds /health/detailed to mux (see DetailedHandler), guarded by
@@ -186,7 +201,7 @@ func RegisterDetailed(mux *http.ServeMux, checks map[string]Check, d Detailed) {
 
 // DetailedHandler answers /health/detailed, without checking who asks (RegisterDetailed and
 // ingest's admin guard do): every check (or its probe) with its latency, the LLM providers'
-// circuits and, when d.Workers is set, the workers. Its status is "down" when a check fails,
+// circuits and, when set, the workers and the caches. Its status is "down" when a check fails,
 // "degraded" when a circuit is not closed or no worker is alive, else "ok"; it answers 200
 // either way, since it reports rather than gates.
 func DetailedHandler(checks map[string]Check, d Detailed) http.Handler {
@@ -220,6 +235,9 @@ func DetailedHandler(checks map[string]Check, d Detailed) http.Handler {
 		}
 		if d.Cache != nil {
 			body["cache"] = d.Cache()
+		}
+		if d.Caches != nil {
+			body["caches"] = d.Caches()
 		}
 		if len(down) > 0 {
 			status = "down"

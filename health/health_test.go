@@ -256,3 +256,36 @@ func TestReady(t *testing.T) {
 	code, _ = get()
 	require.Equal(t, http.StatusOK, code)
 }
+
+// "caches" lists every named cache with its own figures, beside the older "cache"; a report
+// without Caches has no "caches".
+func TestDetailedCaches(t *testing.T) {
+	t.Parallel()
+	get := func(d health.Detailed) map[string]any {
+		rec := httptest.NewRecorder()
+		health.DetailedHandler(nil, d).ServeHTTP(rec, httptest.NewRequest("GET", "/health/detailed", nil))
+		require.Equal(t, http.StatusOK, rec.Code)
+		var body map[string]any
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+		return body
+	}
+	body := get(health.Detailed{
+		Cache: func() health.CacheStatus { return health.NewCacheStatus(3, 4, 0) },
+		Caches: func() map[string]health.CacheStatus {
+			return map[string]health.CacheStatus{
+				"api_keys": health.NewCacheStatus(3, 4, 0),
+				"tasks":    health.NewCacheStatus(1, 5, 2),
+				"empty":    health.NewCacheStatus(0, 0, 0),
+			}
+		},
+	})
+	require.Equal(t, map[string]any{"hits": 3.0, "lookups": 4.0, "hit_rate": 0.75}, body["cache"])
+	require.Equal(t, map[string]any{
+		"api_keys": map[string]any{"hits": 3.0, "lookups": 4.0, "hit_rate": 0.75},
+		"tasks":    map[string]any{"hits": 1.0, "lookups": 5.0, "hit_rate": 0.2, "errors": 2.0},
+		"empty":    map[string]any{"hits": 0.0, "lookups": 0.0, "hit_rate": 0.0},
+	}, body["caches"])
+	require.Equal(t, "ok", body["status"], "cache figures do not change the status")
+
+	require.NotContains(t, get(health.Detailed{}), "caches")
+}

@@ -92,7 +92,7 @@ func (s *Server) authenticate(ctx context.Context, tok string) (*store.APIKey, e
 	s.metrics.keyLookups.Add(1)
 	if s.keys.ttl > 0 {
 		k := s.keys.get(hash)
-		s.metrics.keyLookup(ctx, layerLocal, k != nil)
+		s.metrics.keyLocalLookup(ctx, k != nil)
 		if k != nil {
 			s.metrics.keyHits.Add(1)
 			return k, nil
@@ -102,8 +102,7 @@ func (s *Server) authenticate(ctx context.Context, tok string) (*store.APIKey, e
 	kc := s.cfg.KeyCache
 	if kc != nil {
 		var k store.APIKey
-		found, err := kc.Get(ctx, keyCacheKey(hash), &k)
-		s.metrics.keyLookup(ctx, layerRedis, err == nil && found)
+		found, err := kc.Get(ctx, keyCacheKey(hash), &k) // counted by its cache.Instrumented
 		switch {
 		case err != nil:
 			s.log.LogAttrs(ctx, slog.LevelWarn, "api key cache read failed", slog.String("error", err.Error()))

@@ -5,8 +5,9 @@
 // Ingest is stateless and runs as many replicas behind a load balancer. A submitted task is
 // committed to the store first, then handed to Config.Enqueue (the outbox relay, which
 // publishes it to JetStream; the reconciler republishes anything the process did not), and
-// answered 202. Reads go to the store; long-polls and event streams wake on the status
-// notifications of the events package instead of polling.
+// answered 202. Reads go to the store, but a finished task (which never changes again) is read
+// through the shared cache (Config.TaskCache) under its tenant's key; long-polls and event
+// streams wake on the status notifications of the events package instead of polling.
 //
 // Tenants authenticate with API keys ("ak_…"), stored only as SHA-256 hashes and looked up
 // through a shared Redis cache (cache.Redis) with a sub-second in-process cache in front. A

@@ -82,8 +82,8 @@ func runCheck(ctx context.Context, check func(context.Context) error) error {
 }
 
 // detailedHandler answers GET /health/detailed (behind the admin guard): the ready checks,
-// or the probes standing in for them, and the providers and workers, as health.DetailedHandler
-// reports them.
+// or the probes standing in for them, the providers and workers, and the process's caches, as
+// health.DetailedHandler reports them.
 func (s *Server) detailedHandler() handlerFunc {
 	checks := make(map[string]health.Check, len(s.cfg.ReadyChecks))
 	for name, check := range s.cfg.ReadyChecks {
@@ -93,6 +93,9 @@ func (s *Server) detailedHandler() handlerFunc {
 	d.AdminToken = ""
 	if d.Cache == nil {
 		d.Cache = s.metrics.cacheStatus
+	}
+	if d.Caches == nil {
+		d.Caches = cacheStatuses(s.cfg.Caches)
 	}
 	if d.Version == "" {
 		d.Version = s.cfg.Version

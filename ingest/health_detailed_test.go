@@ -9,6 +9,7 @@ import (
 
 	"github.com/agentic-run/agentic/health"
 	"github.com/agentic-run/agentic/ingest"
+	"github.com/agentic-run/agentic/store"
 )
 
 // GET /health/detailed is an admin route reporting the ready checks (or the probes standing
@@ -24,6 +25,7 @@ func TestHealthDetailed(t *testing.T) {
 			Workers: workers.Status, Providers: workers.Providers,
 			AdminToken: "ignored: the admin guard is ingest's",
 		}
+		c.TaskCache = c.KeyCache
 	})
 	_, key := e.tenant(t)
 	e.do(t, req{method: "GET", path: "/health/detailed"}).problem(t, http.StatusUnauthorized, "unauthorized")
@@ -39,6 +41,7 @@ func TestHealthDetailed(t *testing.T) {
 		Providers map[string]health.ProviderStatus
 		Workers   health.WorkersStatus
 		Cache     health.CacheStatus
+		Caches    map[string]health.CacheStatus
 	}
 	var got report
 	r := e.do(t, req{method: "GET", path: "/health/detailed", token: adminToken})
@@ -71,4 +74,25 @@ func TestHealthDetailed(t *testing.T) {
 	require.GreaterOrEqual(t, got.Cache.Lookups, int64(3))
 	require.GreaterOrEqual(t, got.Cache.Hits, int64(2))
 	require.InDelta(t, float64(got.Cache.Hits)/float64(got.Cache.Lookups), got.Cache.HitRate, 1e-9)
+
+	// "caches" lists each named cache with its own lookups, each layer's Get counted: the
+	// API keys' (in process, then Redis) and the terminal tasks', the first read a miss and
+	// the next two hits.
+	require.Contains(t, got.Caches, "api_keys")
+	keys := got.Caches["api_keys"]
+	require.GreaterOrEqual(t, keys.Lookups, int64(4), "the first lookup missed both layers")
+	require.GreaterOrEqual(t, keys.Hits, int64(2))
+	require.Equal(t, keys.Hits, got.Cache.Hits, "each hit is one layer's")
+	require.InDelta(t, float64(keys.Hits)/float64(keys.Lookups), keys.HitRate, 1e-9)
+	require.Contains(t, got.Caches, "tasks")
+	require.Equal(t, health.CacheStatus{}, got.Caches["tasks"], "no task read yet")
+
+	task := e.submit(t, key, echoTask)
+	e.finish(t, task.ID, store.StatusSucceeded)
+	for range 3 {
+		require.Equal(t, http.StatusOK, e.do(t, req{method: "GET", path: "/v1/tasks/" + task.ID, token: key}).status)
+	}
+	got = report{}
+	e.do(t, req{method: "GET", path: "/health/detailed", token: adminToken}).decode(t, &got)
+	require.Equal(t, health.CacheStatus{Hits: 2, Lookups: 3, HitRate: 2.0 / 3}, got.Caches["tasks"])
 }

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/agentic-run/agentic/cache"
 	"github.com/agentic-run/agentic/health"
 )
 
@@ -22,26 +23,27 @@ type metrics struct {
 	requests  metric.Float64Histogram // http.server.request.duration
 	submitted metric.Int64Counter     // agentic.tasks.submitted
 	rejected  metric.Int64Counter     // agentic.limits.rejected
-	lookups   metric.Int64Counter     // agentic.cache.lookups
+	// keys counts the API-key cache's lookups, each layer's under its name, in
+	// agentic.cache.lookups (defined by package cache) and in the registry's "api_keys".
+	keys *cache.Counter
 
-	// The API-key lookups answered by a cache, and all of them, for /health/detailed: a key
-	// found in either layer is a hit, a lookup that reached the database a miss.
+	// The API-key lookups answered by a cache, and all of them, for /health/detailed's
+	// "cache": a key found in either layer is a hit, a lookup that reached the database a miss.
 	keyHits, keyLookups atomic.Int64
 }
 
 // cacheStatus is the API-key cache's hit rate since the process started.
 func (ms *metrics) cacheStatus() health.CacheStatus {
-	hits, lookups := ms.keyHits.Load(), ms.keyLookups.Load()
-	st := health.CacheStatus{Hits: hits, Lookups: lookups}
-	if lookups > 0 {
-		st.HitRate = float64(hits) / float64(lookups)
-	}
-	return st
+	return health.NewCacheStatus(uint64(ms.keyHits.Load()), uint64(ms.keyLookups.Load()), 0)
 }
 
-func newMetrics(m metric.Meter) (*metrics, error) {
+// newMetrics makes the API's instruments on m; the caches' lookups are counted in caches.
+func newMetrics(m metric.Meter, caches *cache.Registry) (*metrics, error) {
 	var ms metrics
 	var err error
+	if ms.keys, err = caches.Counter(cacheAPIKeys); err != nil {
+		return nil, fmt.Errorf("ingest: metrics: %w", err)
+	}
 	if ms.requests, err = m.Float64Histogram("http.server.request.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of HTTP server requests, by method, route pattern and status code."),
 		metric.WithExplicitBucketBoundaries(httpDurationBuckets...)); err != nil {
@@ -53,10 +55,6 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 	}
 	if ms.rejected, err = m.Int64Counter("agentic.limits.rejected", metric.WithUnit("{request}"),
 		metric.WithDescription("Requests refused by a tenant's limits (429 requests or executions, 402 budgets), by limit.")); err != nil {
-		return nil, fmt.Errorf("ingest: metrics: %w", err)
-	}
-	if ms.lookups, err = m.Int64Counter("agentic.cache.lookups", metric.WithUnit("{lookup}"),
-		metric.WithDescription("Cache lookups by cache, layer (local: in process; redis: shared) and result (hit or miss).")); err != nil {
 		return nil, fmt.Errorf("ingest: metrics: %w", err)
 	}
 	return &ms, nil
@@ -95,18 +93,30 @@ func (ms *metrics) reject(ctx context.Context, limit string) {
 	ms.rejected.Add(ctx, 1, metric.WithAttributes(attribute.String("limit", limit)))
 }
 
-// The API-key cache's layers.
+// The names of ingest's caches in agentic.cache.lookups and /health/detailed's "caches".
 const (
-	layerLocal = "local"
-	layerRedis = "redis"
+	cacheAPIKeys = "api_keys"
+	cacheTasks   = "tasks"
 )
 
-// keyLookup counts one lookup of an API key in a layer of its cache.
-func (ms *metrics) keyLookup(ctx context.Context, layer string, hit bool) {
-	result := "miss"
+// keyLocalLookup counts one lookup of an API key in the in-process front cache; the shared
+// cache's lookups are counted by the cache.Instrumented wrapping it.
+func (ms *metrics) keyLocalLookup(ctx context.Context, hit bool) {
+	r := cache.Miss
 	if hit {
-		result = "hit"
+		r = cache.Hit
 	}
-	ms.lookups.Add(ctx, 1, metric.WithAttributes(attribute.String("cache", "api_keys"),
-		attribute.String("layer", layer), attribute.String("result", result)))
+	ms.keys.Count(ctx, cache.LayerLocal, r)
+}
+
+// cacheStatuses reports each of caches' named caches, for /health/detailed's "caches".
+func cacheStatuses(caches *cache.Registry) func() map[string]health.CacheStatus {
+	return func() map[string]health.CacheStatus {
+		all := caches.Lookups()
+		out := make(map[string]health.CacheStatus, len(all))
+		for name, l := range all {
+			out[name] = health.NewCacheStatus(l.Hits, l.Total(), l.Errors)
+		}
+		return out
+	}
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"testing"
 	"time"
@@ -95,7 +96,7 @@ func TestRequestHashIsCanonical(t *testing.T) {
 		require.NoError(t, unmarshal([]byte(body), &r.SubmitRequest))
 		in, err := compactInput(r.Input)
 		require.NoError(t, err)
-		sum, err := requestHash(&r.SubmitRequest, in, nil)
+		sum, err := requestHash(&r.SubmitRequest, in, nil, r.Cache != nil && !*r.Cache)
 		require.NoError(t, err)
 		return sum
 	}
@@ -108,6 +109,13 @@ func TestRequestHashIsCanonical(t *testing.T) {
 	require.NotEqual(t, a, h(`{"agent":"echo","input":{"a":1,"b":[true,{"d":null,"c":"x"}]},"metadata":{"x":"1","y":"2"},"quality":"premium"}`))
 	// No metadata and empty metadata are the same request.
 	require.Equal(t, h(`{"agent":"echo","input":{}}`), h(`{"agent":"echo","input":{},"metadata":{}}`))
+	// "cache": true is the default; "cache": false is another request.
+	require.Equal(t, a, h(`{"agent":"echo","input":{"a":1,"b":[true,{"d":null,"c":"x"}]},"metadata":{"x":"1","y":"2"},"cache":true}`))
+	require.NotEqual(t, a, h(`{"agent":"echo","input":{"a":1,"b":[true,{"d":null,"c":"x"}]},"metadata":{"x":"1","y":"2"},"cache":false}`))
+	// A request that does not opt out hashes as it did before "cache" existed, so a retry
+	// across an upgrade is not taken for a different request.
+	before := sha256.Sum256([]byte(`{"agent":"echo","input":{},"webhook_url":"","metadata":null,"quality":"","max_cost_micros":null}`))
+	require.Equal(t, before[:], h(`{"agent":"echo","input":{}}`))
 }
 
 type submitRequestForTest struct{ client.SubmitRequest }

@@ -76,8 +76,16 @@ type Config struct {
 	// Budgets is checked on each submission (none when its Ledger is nil).
 	Budgets Budgets
 	// KeyCache is the shared cache of API keys by hash; nil means every lookup not in the
-	// in-process cache goes to the store.
+	// in-process cache goes to the store. The server counts its lookups as "api_keys": pass
+	// it unwrapped.
 	KeyCache cache.Cache
+	// TaskCache, when set, is the shared cache of terminal tasks read by GET /v1/tasks/{id}
+	// (counted as "tasks"); it may be the same cache as KeyCache. Nil reads every task from
+	// the store.
+	TaskCache cache.Cache
+	// Caches lists the process's named caches, for /health/detailed's "caches" and the
+	// agentic.cache.lookups metric (default: a registry of the server's own, on Meter).
+	Caches *cache.Registry
 	// AdminToken is the bearer token of the admin routes.
 	AdminToken string
 	// MaxAttempts is stored on each new task (default 3).
@@ -188,6 +196,9 @@ func (c *Config) validate() error {
 	if c.Meter == nil {
 		c.Meter = noop.NewMeterProvider().Meter("")
 	}
+	if c.Caches == nil {
+		c.Caches = cache.NewRegistry(c.Meter)
+	}
 	if c.Tracer == nil {
 		c.Tracer = tracenoop.NewTracerProvider()
 	}
@@ -219,9 +230,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ms, err := newMetrics(cfg.Meter)
+	ms, err := newMetrics(cfg.Meter, cfg.Caches)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.KeyCache, err = cfg.Caches.Instrument(cfg.KeyCache, cacheAPIKeys); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	if cfg.TaskCache, err = cfg.Caches.Instrument(cfg.TaskCache, cacheTasks); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	if !json.Valid(openapiDoc) {
 		return nil, errors.New("ingest: embedded openapi.json is not valid JSON")

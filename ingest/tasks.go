@@ -126,12 +126,13 @@ func (s *Server) submitTask(w http.ResponseWriter, r *http.Request, k *store.API
 		IdempotencyKey: idemKey,
 		TraceID:        taskTraceID(r),
 		CreatedAt:      s.now(),
+		Cache:          req.Cache == nil || *req.Cache,
 	}
 	if t.Metadata == nil {
 		t.Metadata = map[string]string{}
 	}
 	if idemKey != "" {
-		h, err := requestHash(&req, input, maxCost)
+		h, err := requestHash(&req, input, maxCost, !t.Cache)
 		if err != nil {
 			return err
 		}
@@ -286,11 +287,15 @@ type canonicalRequest struct {
 	Metadata      map[string]string `json:"metadata"`
 	Quality       string            `json:"quality"`
 	MaxCostMicros *int64            `json:"max_cost_micros"`
+	// NoCache is the opt-out of the response cache ("cache": false). Left out when false, so
+	// "cache": true, no "cache" at all, and every request hashed before the field existed
+	// hash alike.
+	NoCache bool `json:"no_cache,omitempty"`
 }
 
 // requestHash is the SHA-256 of the canonical request, compared when an Idempotency-Key is
 // reused.
-func requestHash(req *client.SubmitRequest, input json.RawMessage, maxCost *int64) ([]byte, error) {
+func requestHash(req *client.SubmitRequest, input json.RawMessage, maxCost *int64, noCache bool) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(input))
 	dec.UseNumber()
 	var v any
@@ -307,7 +312,7 @@ func requestHash(req *client.SubmitRequest, input json.RawMessage, maxCost *int6
 	}
 	b, err := json.Marshal(canonicalRequest{
 		Agent: req.Agent, Input: canon, WebhookURL: req.WebhookURL, Metadata: md,
-		Quality: req.Quality, MaxCostMicros: maxCost,
+		Quality: req.Quality, MaxCostMicros: maxCost, NoCache: noCache,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("canonical request: %w", err)
@@ -384,8 +389,13 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request, k *store.APIKey
 		return err
 	}
 	ctx := r.Context()
+	// A terminal task never changes: one in the cache is the answer, wait or not.
+	if t, ok := s.cachedTask(ctx, k.TenantID, id); ok {
+		s.writeJSON(w, r, http.StatusOK, t)
+		return nil
+	}
 	if wait <= 0 {
-		t, err := s.cfg.Store.GetTask(ctx, k.TenantID, id)
+		t, err := s.storeTask(ctx, k.TenantID, id)
 		if err != nil {
 			return taskErr(err)
 		}
@@ -396,7 +406,7 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request, k *store.APIKey
 	// Watch before reading, so a change between the read and the wait is not lost.
 	ch, stop := s.cfg.Notifier.Watch(id)
 	defer stop()
-	t, err := s.cfg.Store.GetTask(ctx, k.TenantID, id)
+	t, err := s.storeTask(ctx, k.TenantID, id)
 	if err != nil {
 		return taskErr(err)
 	}
@@ -415,14 +425,14 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request, k *store.APIKey
 				if !store.Status(st).Terminal() {
 					continue
 				}
-				if t, err = s.cfg.Store.GetTask(ctx, k.TenantID, id); err != nil {
+				if t, err = s.storeTask(ctx, k.TenantID, id); err != nil {
 					return taskErr(err)
 				}
 				if t.Status.Terminal() {
 					break wait
 				}
 			case <-timer.C:
-				if t, err = s.cfg.Store.GetTask(ctx, k.TenantID, id); err != nil {
+				if t, err = s.storeTask(ctx, k.TenantID, id); err != nil {
 					return taskErr(err)
 				}
 				break wait

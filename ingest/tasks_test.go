@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -87,6 +88,8 @@ func TestSubmit(t *testing.T) {
 	require.Equal(t, 3, stored.MaxAttempts)
 	require.Equal(t, int64(50_000), *stored.MaxCostMicros)
 	require.Empty(t, stored.IdempotencyKey)
+	require.True(t, task.Cache, "the response cache is on unless the client opts out")
+	require.True(t, stored.Cache)
 
 	// Enqueue published it.
 	stream, err := e.js.Stream(ctx, e.names.TasksStream())
@@ -149,6 +152,8 @@ func TestSubmitErrors(t *testing.T) {
 		{"agent not a string", `{"agent":5,"input":{}}`, nil, 400, "invalid_json", "/agent"},
 		{"metadata value not a string", `{"agent":"echo","input":{},"metadata":{"a":1}}`, nil, 400, "invalid_json", "/metadata"},
 		{"max cost not a number", `{"agent":"echo","input":{},"max_cost_usd":"1"}`, nil, 400, "invalid_json", "/max_cost_usd"},
+		{"cache not a boolean", `{"agent":"echo","input":{},"cache":"no"}`, nil, 400, "invalid_json", "/cache"},
+		{"cache a number", `{"agent":"echo","input":{},"cache":0}`, nil, 400, "invalid_json", "/cache"},
 		{"missing agent", `{"input":{}}`, nil, 422, "invalid_request", "/agent"},
 		{"unknown agent", `{"agent":"nope","input":{}}`, nil, 422, "unknown_agent", ""},
 		{"missing input", `{"agent":"summarizer"}`, nil, 422, "invalid_input", "/input"},
@@ -199,6 +204,38 @@ func TestSubmitErrors(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
 }
 
+// TestSubmitCacheOptOut: "cache": false is stored on the task and shown with it; true and
+// absent both mean the response cache may answer it.
+func TestSubmitCacheOptOut(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tenantID, key := e.tenant(t)
+	cases := []struct {
+		name string
+		body string
+		want bool
+	}{
+		{"absent", `{"agent":"echo","input":{}}`, true},
+		{"null", `{"agent":"echo","input":{},"cache":null}`, true},
+		{"true", `{"agent":"echo","input":{},"cache":true}`, true},
+		{"false", `{"agent":"echo","input":{},"cache":false}`, false},
+	}
+	for _, c := range cases {
+		r := e.do(t, req{method: "POST", path: "/v1/tasks", token: key, body: c.body})
+		require.Equal(t, http.StatusAccepted, r.status, "%s: body: %s", c.name, r.body)
+		var raw map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(r.body, &raw))
+		require.Equal(t, strconv.FormatBool(c.want), string(raw["cache"]), "%s: the reply says", c.name)
+		task := r.task(t)
+		stored, err := e.store.GetTask(context.Background(), tenantID, task.ID)
+		require.NoError(t, err)
+		require.Equal(t, c.want, stored.Cache, "%s: stored", c.name)
+		got := e.do(t, req{method: "GET", path: "/v1/tasks/" + task.ID, token: key})
+		require.Equal(t, http.StatusOK, got.status)
+		require.Equal(t, c.want, got.task(t).Cache, "%s: GET shows it", c.name)
+	}
+}
+
 func TestIdempotency(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -236,11 +273,16 @@ func TestIdempotency(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, tasks, 1)
 
-	// The same request spelled differently (key order, whitespace) is the same request.
-	same := `{ "metadata":{"n":"2","m":"1"}, "input":{"a":[1,{"x":null,"y":true}],"b":2}, "agent":"echo" }`
-	r := e.do(t, req{method: "POST", path: "/v1/tasks", token: key, body: same, header: hdr})
-	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
-	require.Equal(t, id, r.task(t).ID)
+	// The same request spelled differently (key order, whitespace, the default said) is the
+	// same request.
+	for _, same := range []string{
+		`{ "metadata":{"n":"2","m":"1"}, "input":{"a":[1,{"x":null,"y":true}],"b":2}, "agent":"echo" }`,
+		`{"agent":"echo","input":{"b":2,"a":[1,{"y":true,"x":null}]},"metadata":{"m":"1","n":"2"},"cache":true}`,
+	} {
+		r := e.do(t, req{method: "POST", path: "/v1/tasks", token: key, body: same, header: hdr})
+		require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+		require.Equal(t, id, r.task(t).ID)
+	}
 
 	// A different body: 409.
 	for _, other := range []string{
@@ -249,13 +291,14 @@ func TestIdempotency(t *testing.T) {
 		`{"agent":"echo","input":{"b":2,"a":[1,{"y":true,"x":null}]},"metadata":{"m":"1","n":"2"},"quality":"premium"}`,
 		`{"agent":"echo","input":{"b":2,"a":[1,{"y":true,"x":null}]},"metadata":{"m":"1","n":"2"},"max_cost_usd":1}`,
 		`{"agent":"echo","input":{"b":2,"a":[1,{"y":true,"x":null}]},"metadata":{"m":"1","n":"2"},"webhook_url":"https://93.184.216.34/h"}`,
+		`{"agent":"echo","input":{"b":2,"a":[1,{"y":true,"x":null}]},"metadata":{"m":"1","n":"2"},"cache":false}`,
 	} {
 		r := e.do(t, req{method: "POST", path: "/v1/tasks", token: key, body: other, header: hdr})
 		r.problem(t, http.StatusConflict, "idempotency_conflict")
 	}
 
 	// Another tenant's key space is its own.
-	r = e.do(t, req{method: "POST", path: "/v1/tasks", token: otherKey, body: body, header: hdr})
+	r := e.do(t, req{method: "POST", path: "/v1/tasks", token: otherKey, body: body, header: hdr})
 	require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
 	require.NotEqual(t, id, r.task(t).ID)
 }

@@ -62,6 +62,7 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, k *store.APIKey) 
 		ByModel: make([]client.ModelUsage, len(u.ByModel)),
 		ByDay:   make([]client.DayUsage, len(u.ByDay)),
 		Budget:  client.BudgetUsage{SpentUSD: store.MicrosToUSD(month.CostMicros)},
+		Cached:  client.CachedUsage{Calls: u.Cached.Calls, SavedUSD: store.MicrosToUSD(u.Cached.SavedMicros)},
 	}
 	for i, m := range u.ByModel {
 		out.ByModel[i] = client.ModelUsage{Provider: nullable(m.Provider), Model: nullable(m.Model), Tasks: m.Tasks,

@@ -157,3 +157,49 @@ func TestSubmissionOverBudgetIs402(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status)
 	e.submit(t, coldKey, echo)
 }
+
+// GET /v1/usage shows the calls the LLM response cache answered in the period and what they
+// saved, the tenant's own only; a period without any shows zeros, never a missing field.
+func TestUsageCached(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, key := e.tenant(t)
+	_, otherKey := e.tenant(t)
+	ctx := context.Background()
+	run := func(key string, outcome string, cost, saved int64) {
+		task := e.submit(t, key, map[string]any{"agent": "echo", "input": map[string]any{}})
+		now := time.Now()
+		started, err := e.store.StartTask(ctx, task.ID, now, now.Add(time.Minute))
+		require.NoError(t, err)
+		_, applied, err := e.store.FinishTask(ctx, task.ID, store.Result{Status: store.StatusSucceeded,
+			Output: json.RawMessage(`{}`), Provider: "openai", Model: "gpt-4o-mini", CostMicros: cost, FinishedAt: time.Now(),
+			Calls: []store.LLMCall{{Attempt: started.Attempts, Seq: 1, Provider: "openai", Model: "gpt-4o-mini",
+				InputTokens: 10, OutputTokens: 5, CostMicros: cost, Outcome: outcome, SavedMicros: saved, At: time.Now()}}})
+		require.NoError(t, err)
+		require.True(t, applied)
+	}
+	run(key, "ok", 20_000, 0)
+	run(key, store.OutcomeCached, 0, 20_000)
+	run(key, store.OutcomeCached, 0, 20_000)
+	run(otherKey, store.OutcomeCached, 0, 70_000)
+
+	r := e.do(t, req{method: "GET", path: "/v1/usage", token: key})
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	var u client.UsageReport
+	r.decode(t, &u)
+	require.Equal(t, int64(2), u.Cached.Calls)
+	require.InDelta(t, 0.04, u.Cached.SavedUSD, 1e-9)
+	require.InDelta(t, 0.02, u.CostUSD, 1e-9, "cached answers cost nothing")
+	require.Equal(t, int64(3), u.Tasks["succeeded"], "tasks answered from the cache are tasks too")
+
+	r = e.do(t, req{method: "GET", path: "/v1/usage", token: otherKey})
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	r.decode(t, &u)
+	require.Equal(t, client.CachedUsage{Calls: 1, SavedUSD: 0.07}, u.Cached)
+
+	r = e.do(t, req{method: "GET", path: "/v1/usage?from=2026-01-01&to=2026-01-31", token: key})
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	var raw map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(r.body, &raw))
+	require.JSONEq(t, `{"calls": 0, "saved_usd": 0}`, string(raw["cached"]))
+}

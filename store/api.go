@@ -33,6 +33,7 @@ func (t *Task) API() client.Task {
 		FinishedAt: utc(t.FinishedAt),
 		TraceID:    t.TraceID,
 		Routing:    t.Routing,
+		Cache:      t.Cache,
 		Usage: client.Usage{
 			InputTokens:  t.InputTokens,
 			OutputTokens: t.OutputTokens,

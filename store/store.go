@@ -125,6 +125,10 @@ type Task struct {
 	Quality     string
 	// MaxCostMicros is the client's cap on the task's cost; nil means none.
 	MaxCostMicros *int64
+	// Cache is whether the task may be answered from the LLM response cache and its answer
+	// stored there (the API's "cache", true unless the client opts out). Zero (false) means
+	// no caching, so a task made without saying is never served someone's cached answer.
+	Cache bool
 
 	// IdempotencyKey is the client's Idempotency-Key header ("" = none) and RequestHash the
 	// SHA-256 of the canonical request body it came with.
@@ -179,10 +183,18 @@ type LLMCall struct {
 	Provider, Model                       string
 	InputTokens, OutputTokens, CostMicros int64
 	LatencyMS                             int64
-	Outcome                               string // ok | rate_limited | error | invalid | auth | circuit_open | canceled
+	Outcome                               string // ok | rate_limited | error | invalid | auth | circuit_open | canceled | cached
 	Error                                 string // "" when ok
 	At                                    time.Time
+	// SavedMicros is, for a call served from the LLM response cache (Outcome OutcomeCached,
+	// CostMicros 0), what the call that produced the cached answer cost: the saving. Zero for
+	// every other call.
+	SavedMicros int64
 }
+
+// OutcomeCached is the Outcome of an LLMCall answered from the LLM response cache: no model
+// was called; Provider, Model and the token counts are those of the cached answer.
+const OutcomeCached = "cached"
 
 // CheckResult reports whether r's routing and calls can be stored: the routing, when set, is
 // valid JSON and every call has an Attempt and Seq of at least 1. Stores check it before
@@ -308,7 +320,8 @@ type Store interface {
 	ListDeliveries(ctx context.Context, tenantID, taskID string) ([]*Delivery, error)
 
 	// Usage sums the tenant's usage records of tasks that ended in [from, to): by status, by
-	// provider and model, and by UTC day.
+	// provider and model, and by UTC day; and the model calls made in [from, to) that the
+	// LLM response cache answered.
 	Usage(ctx context.Context, tenantID string, from, to time.Time) (*Usage, error)
 
 	// Ping checks the database answers.
@@ -323,6 +336,15 @@ type Usage struct {
 	CostMicros   int64
 	ByModel      []ModelUsage // by provider and model, most expensive first
 	ByDay        []DayUsage   // by UTC day, oldest first; days without tasks are left out
+	// Cached sums the model calls of the period answered from the LLM response cache (by
+	// the calls' own time, not their tasks' end).
+	Cached CachedUsage
+}
+
+// CachedUsage is what the LLM response cache saved a tenant in a period.
+type CachedUsage struct {
+	Calls       int64 // calls with Outcome OutcomeCached
+	SavedMicros int64 // the sum of their SavedMicros
 }
 
 // ModelUsage is one provider and model's part of a Usage ("" for tasks that called none).

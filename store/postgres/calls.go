@@ -13,7 +13,7 @@ import (
 // and seq) is left as it is.
 const recordCallsSQL = insertCallsSQL + `
 	SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::int4[], $5::text[], $6::text[],
-		$7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::text[], $12::text[], $13::timestamptz[])
+		$7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::text[], $12::text[], $13::timestamptz[], $14::int8[])
 	ON CONFLICT (task_id, attempt, seq) DO NOTHING`
 
 // listCallsSQL reads a task's calls in order, on llm_calls' primary key.
@@ -36,7 +36,7 @@ func (s *Store) RecordCalls(ctx context.Context, calls []store.LLMCall) error {
 		a.add(c)
 	}
 	err := s.batch.exec(ctx, system, recordCallsSQL, a.tenants, a.tasks, a.attempts, a.seqs, a.providers, a.models,
-		a.ins, a.outs, a.costs, a.latencies, a.outcomes, a.errs, a.ats)
+		a.ins, a.outs, a.costs, a.latencies, a.outcomes, a.errs, a.ats, a.saved)
 	if err != nil {
 		return fmt.Errorf("record calls: %w", translate(err))
 	}
@@ -51,7 +51,7 @@ func (s *Store) ListCalls(ctx context.Context, tenantID, taskID string) ([]store
 	err := s.query(ctx, tenant(tenantID), listCallsSQL, []any{taskID, tenantID}, func(rows pgx.Rows) error {
 		var c store.LLMCall
 		if err := rows.Scan(&c.TenantID, &c.TaskID, &c.Attempt, &c.Seq, &c.Provider, &c.Model, &c.InputTokens,
-			&c.OutputTokens, &c.CostMicros, &c.LatencyMS, &c.Outcome, &c.Error, &c.At); err != nil {
+			&c.OutputTokens, &c.CostMicros, &c.LatencyMS, &c.Outcome, &c.Error, &c.At, &c.SavedMicros); err != nil {
 			return err
 		}
 		c.At = c.At.UTC()

@@ -21,7 +21,7 @@ import (
 const taskCols = `id, tenant_id, agent, status, input, output, error_code, error_message,
 	model, provider, input_tokens, output_tokens, cost_micros, attempts, max_attempts,
 	metadata, webhook_url, quality, max_cost_micros, idempotency_key, request_hash, trace_id,
-	cancel_requested, lease_until, created_at, started_at, finished_at, published_at, routing`
+	cancel_requested, lease_until, created_at, started_at, finished_at, published_at, routing, cache`
 
 // terminalSQL lists the terminal states for SQL conditions.
 const terminalSQL = `('succeeded', 'failed', 'canceled')`
@@ -35,7 +35,7 @@ func scanTask(row pgx.Row) (*store.Task, error) {
 	err := row.Scan(&t.ID, &t.TenantID, &t.Agent, &t.Status, &input, &output, &errCode, &errMsg,
 		&model, &provider, &t.InputTokens, &t.OutputTokens, &t.CostMicros, &t.Attempts, &t.MaxAttempts,
 		&metadata, &webhook, &t.Quality, &t.MaxCostMicros, &idemKey, &t.RequestHash, &t.TraceID,
-		&t.CancelRequested, &t.LeaseUntil, &t.CreatedAt, &t.StartedAt, &t.FinishedAt, &t.PublishedAt, &routing)
+		&t.CancelRequested, &t.LeaseUntil, &t.CreatedAt, &t.StartedAt, &t.FinishedAt, &t.PublishedAt, &routing, &t.Cache)
 	if err != nil {
 		return nil, err
 	}
@@ -127,13 +127,13 @@ func metadataJSON(m map[string]string) ([]byte, error) {
 const insertTaskCols = `id, tenant_id, agent, status, input, output, error_code, error_message,
 	model, provider, input_tokens, output_tokens, cost_micros, attempts, max_attempts,
 	metadata, webhook_url, quality, max_cost_micros, idempotency_key, request_hash, trace_id,
-	cancel_requested, lease_until, created_at, started_at, finished_at, published_at, routing`
+	cancel_requested, lease_until, created_at, started_at, finished_at, published_at, routing, cache`
 
 const insertTaskParams = `$1::text, $2::text, $3::text, $4::text, $5::json, $6::json, $7::text, $8::text,
 	$9::text, $10::text, $11::bigint, $12::bigint, $13::bigint, $14::int, $15::int,
 	$16::jsonb, $17::text, $18::text, $19::bigint, $20::text, $21::bytea, $22::text,
 	$23::boolean, $24::timestamptz, $25::timestamptz, $26::timestamptz, $27::timestamptz, $28::timestamptz,
-	$29::jsonb`
+	$29::jsonb, $30::boolean`
 
 // insertMetadataSQL writes the metadata pairs of the tasks a CTE named t inserted (RETURNING
 // tenant_id, created_at, id, metadata) to task_metadata, which serves metadata filters.
@@ -189,6 +189,7 @@ var createMany = &multi{build: func(ops []*op) (string, []any) {
 	ids, tenants, agents, inputs, metas, quals, traces := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	hooks := make([]*string, n)
+	caches := make([]bool, n)
 	maxAttempts := make([]int32, n)
 	maxCosts := make([]*int64, n)
 	created := make([]time.Time, n)
@@ -197,18 +198,18 @@ var createMany = &multi{build: func(ops []*op) (string, []any) {
 		t := r.t
 		ids[i], tenants[i], agents[i], inputs[i], metas[i] = t.ID, t.TenantID, t.Agent, string(t.Input), string(r.meta)
 		quals[i], traces[i], hooks[i], maxAttempts[i] = t.Quality, t.TraceID, null(t.WebhookURL), int32(t.MaxAttempts)
-		maxCosts[i], created[i] = t.MaxCostMicros, t.CreatedAt
+		maxCosts[i], created[i], caches[i] = t.MaxCostMicros, t.CreatedAt, t.Cache
 	}
 	return `WITH t AS (
 		INSERT INTO tasks (id, tenant_id, agent, status, input, max_attempts, metadata, webhook_url,
-			quality, max_cost_micros, trace_id, created_at)
-		SELECT vid, vtenant, vagent, 'queued', vinput::json, vmax, vmeta::jsonb, vhook, vquality, vcost, vtrace, vcreated
+			quality, max_cost_micros, trace_id, created_at, cache)
+		SELECT vid, vtenant, vagent, 'queued', vinput::json, vmax, vmeta::jsonb, vhook, vquality, vcost, vtrace, vcreated, vcache
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[],
-			$8::text[], $9::int8[], $10::text[], $11::timestamptz[])
-			AS v(vid, vtenant, vagent, vinput, vmax, vmeta, vhook, vquality, vcost, vtrace, vcreated)
+			$8::text[], $9::int8[], $10::text[], $11::timestamptz[], $12::bool[])
+			AS v(vid, vtenant, vagent, vinput, vmax, vmeta, vhook, vquality, vcost, vtrace, vcreated, vcache)
 		RETURNING tenant_id, created_at, id, metadata
 	) ` + insertMetadataSQL,
-		[]any{ids, tenants, agents, inputs, maxAttempts, metas, hooks, quals, maxCosts, traces, created}
+		[]any{ids, tenants, agents, inputs, maxAttempts, metas, hooks, quals, maxCosts, traces, created, caches}
 }}
 
 // CreateTask inserts t as queued: one INSERT without an idempotency key; with one, one
@@ -237,7 +238,7 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) (*store.Task, boo
 		t.ID, t.TenantID, t.Agent, string(t.Status), nullJSON(t.Input), nullJSON(t.Output), errCode, errMsg,
 		null(t.Model), null(t.Provider), t.InputTokens, t.OutputTokens, t.CostMicros, t.Attempts, t.MaxAttempts,
 		meta, null(t.WebhookURL), t.Quality, t.MaxCostMicros, null(t.IdempotencyKey), t.RequestHash, t.TraceID,
-		t.CancelRequested, t.LeaseUntil, t.CreatedAt, t.StartedAt, t.FinishedAt, t.PublishedAt, []byte(t.Routing),
+		t.CancelRequested, t.LeaseUntil, t.CreatedAt, t.StartedAt, t.FinishedAt, t.PublishedAt, []byte(t.Routing), t.Cache,
 	}
 	if t.IdempotencyKey == "" {
 		o := &op{sql: createTaskSQL, args: args, scope: tenant(t.TenantID)}
@@ -504,7 +505,7 @@ WITH done AS (
 	` + insertCallsSQL + `
 	SELECT done.tenant_id, done.id, ` + callValues + `
 	FROM done, unnest($13::int4[], $14::int4[], $15::text[], $16::text[], $17::int8[], $18::int8[],
-		$19::int8[], $20::int8[], $21::text[], $22::text[], $23::timestamptz[]) AS ` + callAlias + `
+		$19::int8[], $20::int8[], $21::text[], $22::text[], $23::timestamptz[], $24::int8[]) AS ` + callAlias + `
 	ON CONFLICT (task_id, attempt, seq) DO NOTHING
 )
 SELECT ` + taskCols + ` FROM done`
@@ -521,7 +522,7 @@ const usageFromDone = `), usage AS (
 
 // callCols are llm_calls' columns in the order of the statements that insert them.
 const callCols = `tenant_id, task_id, attempt, seq, provider, model, input_tokens, output_tokens,
-	cost_micros, latency_ms, outcome, error, created_at`
+	cost_micros, latency_ms, outcome, error, created_at, saved_micros`
 
 const insertCallsSQL = `INSERT INTO llm_calls (` + callCols + `)`
 
@@ -530,9 +531,9 @@ const insertCallsSQL = `INSERT INTO llm_calls (` + callCols + `)`
 // task, which come from the finished task's row. A call already stored (recorded when its
 // attempt was to be retried) is left as it is: the task still finishes.
 const (
-	callAlias  = `c(cattempt, cseq, cprovider, cmodel, cin, cout, ccost, clatency, coutcome, cerror, cat)`
+	callAlias  = `c(cattempt, cseq, cprovider, cmodel, cin, cout, ccost, clatency, coutcome, cerror, cat, csaved)`
 	callValues = `c.cattempt, c.cseq, c.cprovider, c.cmodel, c.cin, c.cout, c.ccost, c.clatency,
-		c.coutcome, c.cerror, c.cat`
+		c.coutcome, c.cerror, c.cat, c.csaved`
 )
 
 // callArrays are a list of calls as the parameter arrays of an unnest, in callAlias' order
@@ -545,6 +546,7 @@ type callArrays struct {
 	ins, outs, costs, latencies []int64
 	outcomes, errs              []string
 	ats                         []time.Time
+	saved                       []int64
 	ords                        []int32
 }
 
@@ -555,18 +557,19 @@ func (a *callArrays) add(c store.LLMCall) {
 	a.ins, a.outs, a.costs = append(a.ins, c.InputTokens), append(a.outs, c.OutputTokens), append(a.costs, c.CostMicros)
 	a.latencies = append(a.latencies, c.LatencyMS)
 	a.outcomes, a.errs, a.ats = append(a.outcomes, c.Outcome), append(a.errs, c.Error), append(a.ats, ts(c.At))
+	a.saved = append(a.saved, c.SavedMicros)
 }
 
 // newCallArrays returns empty (not NULL) arrays, which an unnest turns into no rows.
 func newCallArrays() *callArrays {
 	return &callArrays{tasks: []string{}, tenants: []string{}, attempts: []int32{}, seqs: []int32{},
 		providers: []string{}, models: []string{}, ins: []int64{}, outs: []int64{}, costs: []int64{},
-		latencies: []int64{}, outcomes: []string{}, errs: []string{}, ats: []time.Time{}, ords: []int32{}}
+		latencies: []int64{}, outcomes: []string{}, errs: []string{}, ats: []time.Time{}, saved: []int64{}, ords: []int32{}}
 }
 
 // finishArgs are the call arrays of a finish statement, in callAlias' order.
 func (a *callArrays) finishArgs() []any {
-	return []any{a.attempts, a.seqs, a.providers, a.models, a.ins, a.outs, a.costs, a.latencies, a.outcomes, a.errs, a.ats}
+	return []any{a.attempts, a.seqs, a.providers, a.models, a.ins, a.outs, a.costs, a.latencies, a.outcomes, a.errs, a.ats, a.saved}
 }
 
 type finishRow struct {
@@ -633,8 +636,8 @@ WITH v AS (
 	` + insertCallsSQL + `
 	SELECT done.tenant_id, done.id, ` + callValues + `
 	FROM done JOIN unnest($14::int4[], $15::int4[], $16::int4[], $17::text[], $18::text[], $19::int8[],
-		$20::int8[], $21::int8[], $22::int8[], $23::text[], $24::text[], $25::timestamptz[])
-		AS c(cord, cattempt, cseq, cprovider, cmodel, cin, cout, ccost, clatency, coutcome, cerror, cat)
+		$20::int8[], $21::int8[], $22::int8[], $23::text[], $24::text[], $25::timestamptz[], $26::int8[])
+		AS c(cord, cattempt, cseq, cprovider, cmodel, cin, cout, ccost, clatency, coutcome, cerror, cat, csaved)
 		ON c.cord = done.vord
 	ON CONFLICT (task_id, attempt, seq) DO NOTHING
 )

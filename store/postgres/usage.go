@@ -10,8 +10,9 @@ import (
 	"github.com/agentic-run/agentic/store"
 )
 
-// Usage sums the tenant's usage records in [from, to) with three grouped reads sent as one
-// pipelined batch in the tenant's scope (served by usage_records_tenant_created_idx).
+// Usage sums the tenant's usage records in [from, to) with three grouped reads, and its calls
+// answered from the LLM response cache with a fourth, sent as one pipelined batch in the
+// tenant's scope (served by usage_records_tenant_created_idx and llm_calls_tenant_created_idx).
 func (s *Store) Usage(ctx context.Context, tenantID string, from, to time.Time) (*store.Usage, error) {
 	u := &store.Usage{Tasks: map[store.Status]int64{}, ByModel: []store.ModelUsage{}, ByDay: []store.DayUsage{}}
 	args := []any{tenantID, ts(from), ts(to)}
@@ -52,6 +53,11 @@ func (s *Store) Usage(ctx context.Context, tenantID string, from, to time.Time) 
 				u.ByDay = append(u.ByDay, d)
 			}
 			return rows.Err()
+		})
+		b.Queue(`SELECT count(*), coalesce(sum(saved_micros), 0) FROM llm_calls
+			WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 AND outcome = $4`,
+			tenantID, ts(from), ts(to), store.OutcomeCached).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&u.Cached.Calls, &u.Cached.SavedMicros)
 		})
 	})
 	if err != nil {

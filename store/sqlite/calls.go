@@ -10,18 +10,18 @@ import (
 
 // callCols are llm_calls' columns in the order of the statements that insert them.
 const callCols = `tenant_id, task_id, attempt, seq, provider, model, input_tokens, output_tokens,
-	cost_micros, latency_ms, outcome, error, created_at`
+	cost_micros, latency_ms, outcome, error, created_at, saved_micros`
 
 // finishCallSQL stores one call of the task FinishTask just ended, under the task's tenant
-// and id (?12); a call already stored (recorded when its attempt was to be retried) is left
+// and id (?13); a call already stored (recorded when its attempt was to be retried) is left
 // as it is. The WHERE clause is what lets SQLite parse ON CONFLICT after a SELECT.
 const finishCallSQL = `INSERT INTO llm_calls (` + callCols + `)
-	SELECT tenant_id, id, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM tasks WHERE id = ?12
+	SELECT tenant_id, id, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 FROM tasks WHERE id = ?13
 	ON CONFLICT (task_id, attempt, seq) DO NOTHING`
 
 // recordCallSQL stores one call as given; a call already stored is left as it is.
 const recordCallSQL = `INSERT INTO llm_calls (` + callCols + `)
-	VALUES (?13, ?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+	VALUES (?14, ?13, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
 	ON CONFLICT (task_id, attempt, seq) DO NOTHING`
 
 // insertCalls stores calls in tx. finished, when set, is the task FinishTask just ended, whose
@@ -42,7 +42,7 @@ func insertCalls(ctx context.Context, tx *sql.Tx, finished string, calls []store
 	defer stmt.Close()
 	for _, c := range calls {
 		args := []any{c.Attempt, c.Seq, c.Provider, c.Model, c.InputTokens, c.OutputTokens,
-			c.CostMicros, c.LatencyMS, c.Outcome, c.Error, micros(c.At)}
+			c.CostMicros, c.LatencyMS, c.Outcome, c.Error, micros(c.At), c.SavedMicros}
 		if finished != "" {
 			args = append(args, finished)
 		} else {
@@ -89,7 +89,7 @@ func (s *Store) ListCalls(ctx context.Context, tenantID, taskID string) ([]store
 		var c store.LLMCall
 		var at int64
 		if err := rows.Scan(&c.TenantID, &c.TaskID, &c.Attempt, &c.Seq, &c.Provider, &c.Model, &c.InputTokens,
-			&c.OutputTokens, &c.CostMicros, &c.LatencyMS, &c.Outcome, &c.Error, &at); err != nil {
+			&c.OutputTokens, &c.CostMicros, &c.LatencyMS, &c.Outcome, &c.Error, &at, &c.SavedMicros); err != nil {
 			return nil, fmt.Errorf("list calls: %w", translate(ctx, err))
 		}
 		c.At = fromMicros(at)

@@ -18,7 +18,7 @@ import (
 const taskCols = `id, tenant_id, agent, status, input, output, error_code, error_message,
 	model, provider, input_tokens, output_tokens, cost_micros, attempts, max_attempts,
 	metadata, webhook_url, quality, max_cost_micros, idempotency_key, request_hash, trace_id,
-	cancel_requested, lease_until, created_at, started_at, finished_at, published_at, routing`
+	cancel_requested, lease_until, created_at, started_at, finished_at, published_at, routing, cache`
 
 // terminalSQL lists the terminal states for SQL conditions.
 const terminalSQL = `('succeeded', 'failed', 'canceled')`
@@ -37,7 +37,7 @@ func scanTask(row scanner) (*store.Task, error) {
 	err := row.Scan(&t.ID, &t.TenantID, &t.Agent, &status, &input, &output, &errCode, &errMsg,
 		&model, &provider, &t.InputTokens, &t.OutputTokens, &t.CostMicros, &t.Attempts, &t.MaxAttempts,
 		&metadata, &webhook, &t.Quality, &maxCost, &idemKey, &t.RequestHash, &t.TraceID,
-		&t.CancelRequested, &lease, &created, &started, &finished, &published, &routing)
+		&t.CancelRequested, &lease, &created, &started, &finished, &published, &routing, &t.Cache)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func metadataJSON(m map[string]string) (string, error) {
 }
 
 const insertTaskSQL = `INSERT INTO tasks (` + taskCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // idempotencyWindow is how long an Idempotency-Key stays taken, measured between the
 // claiming task's created_at and the new task's.
@@ -162,7 +162,7 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) (*store.Task, boo
 		null(t.Model), null(t.Provider), t.InputTokens, t.OutputTokens, t.CostMicros, t.Attempts, t.MaxAttempts,
 		meta, null(t.WebhookURL), t.Quality, maxCost, null(t.IdempotencyKey), reqHash, t.TraceID,
 		boolInt(t.CancelRequested), microsp(t.LeaseUntil), micros(t.CreatedAt), microsp(t.StartedAt),
-		microsp(t.FinishedAt), microsp(t.PublishedAt), nullJSON(t.Routing),
+		microsp(t.FinishedAt), microsp(t.PublishedAt), nullJSON(t.Routing), boolInt(t.Cache),
 	}
 	var existing *store.Task
 	err = s.write(ctx, func(tx *sql.Tx) error {

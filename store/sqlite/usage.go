@@ -9,7 +9,8 @@ import (
 	"github.com/agentic-run/agentic/store"
 )
 
-// Usage sums the tenant's usage records in [from, to) with three grouped reads.
+// Usage sums the tenant's usage records in [from, to) with three grouped reads, and its calls
+// answered from the LLM response cache with a fourth.
 func (s *Store) Usage(ctx context.Context, tenantID string, from, to time.Time) (*store.Usage, error) {
 	u := &store.Usage{Tasks: map[store.Status]int64{}, ByModel: []store.ModelUsage{}, ByDay: []store.DayUsage{}}
 	args := []any{tenantID, micros(ts(from)), micros(ts(to))}
@@ -58,6 +59,11 @@ func (s *Store) Usage(ctx context.Context, tenantID string, from, to time.Time) 
 			u.ByDay = append(u.ByDay, d)
 			return nil
 		})
+	}
+	if err == nil {
+		err = s.r.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(saved_micros), 0) FROM llm_calls
+			WHERE tenant_id = ? AND created_at >= ? AND created_at < ? AND outcome = ?`,
+			append(args, store.OutcomeCached)...).Scan(&u.Cached.Calls, &u.Cached.SavedMicros)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("usage: %w", translate(ctx, err))

@@ -67,6 +67,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"InvalidCalls", testInvalidCalls},
 		{"Deliveries", testDeliveries},
 		{"Usage", testUsage},
+		{"TaskCache", testTaskCache},
+		{"CachedCalls", testCachedCalls},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -340,6 +342,7 @@ func testCreateTaskRoundTrip(t *testing.T, s store.Store) {
 		RequestHash:    []byte{0xde, 0xad, 0xbe, 0xef},
 		TraceID:        "4bf92f3577b34da6a3ce929d0e0e4736",
 		CreatedAt:      base,
+		Cache:          true,
 	}
 	want := *tk
 	got, existed, err := s.CreateTask(ctx(t), tk)
@@ -1266,4 +1269,112 @@ func testUsage(t *testing.T, s store.Store) {
 	empty, err := s.Usage(ctx(t), mine.ID, day1.Add(-48*time.Hour), day1.Add(-24*time.Hour))
 	require.NoError(t, err)
 	require.Equal(t, &store.Usage{Tasks: map[store.Status]int64{}, ByModel: []store.ModelUsage{}, ByDay: []store.DayUsage{}}, empty)
+}
+
+// testTaskCache: a task's Cache choice round-trips through every way of creating a task (with
+// an idempotency key, alone, many at once) and every read.
+func testTaskCache(t *testing.T, s store.Store) {
+	ten := newTenant(t, s)
+	const n = 8
+	made := parallel(n, func(i int) *store.Task {
+		tk := taskAt(ten.ID, base.Add(time.Duration(i)*time.Second))
+		tk.Cache = i%2 == 0
+		if i < 2 {
+			tk.IdempotencyKey, tk.RequestHash = fmt.Sprintf("cache-%d", i), []byte{byte(i)}
+		}
+		got, existed, err := s.CreateTask(ctx(t), tk)
+		if err != nil || existed {
+			return nil
+		}
+		return got
+	})
+	page, _, err := s.ListTasks(ctx(t), ten.ID, store.TaskFilter{Limit: n})
+	require.NoError(t, err)
+	require.Len(t, page, n)
+	listed := map[string]bool{}
+	for _, tk := range page {
+		listed[tk.ID] = tk.Cache
+	}
+	for i, tk := range made {
+		require.NotNil(t, tk, "task %d was created", i)
+		want := i%2 == 0
+		require.Equal(t, want, tk.Cache, "task %d as CreateTask returned it", i)
+		got, err := s.GetTask(ctx(t), ten.ID, tk.ID)
+		require.NoError(t, err)
+		require.Equal(t, want, got.Cache, "task %d read back", i)
+		loaded, err := s.LoadTask(ctx(t), tk.ID)
+		require.NoError(t, err)
+		require.Equal(t, want, loaded.Cache, "task %d loaded", i)
+		require.Equal(t, want, listed[tk.ID], "task %d listed", i)
+		require.Equal(t, want, got.API().Cache, "task %d in the API", i)
+	}
+
+	// It survives the task's life: start, finish.
+	started, err := s.StartTask(ctx(t), made[0].ID, base, base.Add(time.Minute))
+	require.NoError(t, err)
+	require.True(t, started.Cache)
+	done, applied, err := s.FinishTask(ctx(t), made[0].ID, store.Result{Status: store.StatusSucceeded,
+		Output: json.RawMessage(`{}`), FinishedAt: base.Add(time.Second)})
+	require.NoError(t, err)
+	require.True(t, applied)
+	require.True(t, done.Cache)
+	started, err = s.StartTask(ctx(t), made[1].ID, base, base.Add(time.Minute))
+	require.NoError(t, err)
+	require.False(t, started.Cache)
+}
+
+// cachedCall returns a call of the task's attempt answered from the LLM response cache, which
+// saved what the original call cost.
+func cachedCall(tk *store.Task, attempt, seq int, saved int64, at time.Time) store.LLMCall {
+	return store.LLMCall{TaskID: tk.ID, TenantID: tk.TenantID, Attempt: attempt, Seq: seq, Provider: "openai",
+		Model: "gpt-4o-mini", InputTokens: 120, OutputTokens: 40, Outcome: store.OutcomeCached, SavedMicros: saved, At: at}
+}
+
+// testCachedCalls: calls answered from the LLM response cache keep what they saved, through
+// FinishTask and RecordCalls, and Usage sums them by the calls' time, per tenant.
+func testCachedCalls(t *testing.T, s store.Store) {
+	mine, theirs := newTenant(t, s), newTenant(t, s)
+	day := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	finish := func(tenantID string, at time.Time, calls func(tk *store.Task) []store.LLMCall) *store.Task {
+		t.Helper()
+		tk := newTask(t, s, tenantID)
+		started, err := s.StartTask(ctx(t), tk.ID, at, at.Add(time.Minute))
+		require.NoError(t, err)
+		cs := calls(started)
+		_, applied, err := s.FinishTask(ctx(t), tk.ID, store.Result{Status: store.StatusSucceeded,
+			Output: json.RawMessage(`{}`), Provider: "openai", Model: "gpt-4o-mini", FinishedAt: at, Calls: cs})
+		require.NoError(t, err)
+		require.True(t, applied)
+		got, err := s.ListCalls(ctx(t), tenantID, tk.ID)
+		require.NoError(t, err)
+		require.Equal(t, wantCalls(cs...), got, "every field, SavedMicros too")
+		return started
+	}
+	finish(mine.ID, day, func(tk *store.Task) []store.LLMCall {
+		return []store.LLMCall{cachedCall(tk, 1, 1, 1_500, day)}
+	})
+	finish(mine.ID, day.Add(time.Hour), func(tk *store.Task) []store.LLMCall {
+		return []store.LLMCall{call(tk, 1, 1, "gpt-4o-mini", "ok", day.Add(time.Hour))} // a real call saves nothing
+	})
+	// A cached call recorded by an attempt that was retried counts too.
+	retried := finish(mine.ID, day.Add(2*time.Hour), func(tk *store.Task) []store.LLMCall {
+		return []store.LLMCall{call(tk, 1, 1, "gpt-4o-mini", "ok", day.Add(2*time.Hour))}
+	})
+	require.NoError(t, s.RecordCalls(ctx(t), []store.LLMCall{cachedCall(retried, 2, 1, 250, day.Add(2*time.Hour))}))
+	finish(mine.ID, day.Add(72*time.Hour), func(tk *store.Task) []store.LLMCall { // outside the period
+		return []store.LLMCall{cachedCall(tk, 1, 1, 7_000, day.Add(72*time.Hour))}
+	})
+	finish(theirs.ID, day, func(tk *store.Task) []store.LLMCall { // another tenant's
+		return []store.LLMCall{cachedCall(tk, 1, 1, 9_000, day)}
+	})
+
+	u, err := s.Usage(ctx(t), mine.ID, day.Add(-time.Hour), day.Add(24*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, store.CachedUsage{Calls: 2, SavedMicros: 1_750}, u.Cached)
+	u, err = s.Usage(ctx(t), theirs.ID, day.Add(-time.Hour), day.Add(24*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, store.CachedUsage{Calls: 1, SavedMicros: 9_000}, u.Cached)
+	u, err = s.Usage(ctx(t), mine.ID, day.Add(-48*time.Hour), day.Add(-24*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, store.CachedUsage{}, u.Cached, "none in a period without calls")
 }
