@@ -314,6 +314,11 @@ type Store interface {
 	// ErrTaskFinished if already terminal, ErrNotFound if unknown.
 	CancelTask(ctx context.Context, tenantID, id string, at time.Time) (task *Task, err error)
 
+	// RecordBackup stores one backup run.
+	RecordBackup(ctx context.Context, b *Backup) error
+	// ListBackups returns the latest backup runs, newest first by FinishedAt.
+	ListBackups(ctx context.Context, f BackupFilter) ([]*Backup, error)
+
 	// RecordDelivery stores one webhook attempt.
 	RecordDelivery(ctx context.Context, d *Delivery) error
 	// ListDeliveries returns the attempts for the tenant's task, oldest first.

@@ -60,7 +60,7 @@ func TestMigrateConcurrentlyAndTwice(t *testing.T) {
 		tables = append(tables, name)
 	}
 	require.NoError(t, rows.Err())
-	require.Equal(t, []string{"api_keys", "goose_db_version", "idempotency_keys", "llm_calls", "task_metadata", "tasks",
+	require.Equal(t, []string{"api_keys", "backups", "goose_db_version", "idempotency_keys", "llm_calls", "task_metadata", "tasks",
 		"tenants", "usage_records", "webhook_deliveries"}, tables, "everything lands in the search_path's schema")
 }
 

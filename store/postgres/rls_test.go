@@ -165,7 +165,7 @@ func TestRowLevelSecurityCatalog(t *testing.T) {
 		tables++
 	}
 	require.NoError(t, rows.Err())
-	require.Equal(t, 8, tables)
+	require.Equal(t, 9, tables)
 
 	rows, err = s.Pool().Query(ctx, `
 		SELECT tablename, policyname, roles::text[], coalesce(qual, ''), coalesce(with_check, '')
@@ -195,7 +195,7 @@ func TestRowLevelSecurityCatalog(t *testing.T) {
 		}
 	}
 	require.NoError(t, rows.Err())
-	require.Equal(t, 16, policies)
+	require.Equal(t, 17, policies)
 }
 
 // As production runs it: the login owns the schema but is no superuser and may not create

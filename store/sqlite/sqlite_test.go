@@ -180,7 +180,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 	}
 	applied, tables := migrations(t, path)
 	require.Equal(t, migrationFiles(t), applied, "each migration ran once")
-	require.Equal(t, 8, tables, "seven tables and schema_migrations")
+	require.Equal(t, 9, tables, "eight tables and schema_migrations")
 }
 
 func TestOpenConcurrently(t *testing.T) {
