@@ -38,6 +38,13 @@ type Cache interface {
 	Stats() Stats
 }
 
+// Sweeper is a Cache whose expired entries stay until they are read or swept (Memory); the
+// scheduler's hourly cache sweep calls Sweep. Redis expires entries itself and is not one.
+type Sweeper interface {
+	// Sweep drops every expired entry and returns how many it dropped.
+	Sweep(ctx context.Context) (int, error)
+}
+
 // Stats counts a cache's lookups, for metrics and health checks.
 type Stats struct {
 	// Hits counts Gets that found an entry and decoded it (returned true).

@@ -172,6 +172,28 @@ func (m *Memory) DeletePrefix(ctx context.Context, owner, namePrefix string) (in
 	return n, nil
 }
 
+// Sweep implements Sweeper: it drops every expired entry (Get drops one only when it is
+// read, so an entry never read again would hold its memory until evicted) and returns how
+// many it dropped.
+func (m *Memory) Sweep(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("cache sweep: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	n := 0
+	for el := m.lru.Front(); el != nil; {
+		next := el.Next()
+		if !el.Value.(*memEntry).live(now) {
+			m.remove(el)
+			n++
+		}
+		el = next
+	}
+	return n, nil
+}
+
 // Ping implements Cache: an in-process cache always answers, unless ctx is done.
 func (m *Memory) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {

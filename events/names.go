@@ -8,14 +8,16 @@ type Names struct{ Prefix string }
 
 // Consumer names, durable on their streams. The tasks stream has one consumer per tenant
 // (TaskConsumer), created by the workers as tenants' tasks appear.
-const (
-	ConsumerWebhooks = "webhooks" // events stream, task.* events
-	ConsumerOps      = "ops"      // ops stream
-)
+const ConsumerWebhooks = "webhooks" // events stream, task.* events
 
-// legacyWorkers is the one catch-all consumer of the tasks stream before fair dispatch. A
-// work-queue stream allows no consumer overlapping another, so Setup deletes it.
-const legacyWorkers = "workers"
+// legacyWorkers is the one catch-all consumer of the tasks stream before fair dispatch, and
+// legacyOps the one of the ops stream before each type of ops event had its own
+// (OpsConsumer). A work-queue stream allows no consumer overlapping another, so Setup
+// deletes them.
+const (
+	legacyWorkers = "workers"
+	legacyOps     = "ops"
+)
 
 // Headers every message carries.
 const (
@@ -89,8 +91,13 @@ func (n Names) DLQSubject(kind, tenantID string) string {
 // DLQSystem stands for the tenant in the DLQ subject of a message that has none.
 const DLQSystem = "system"
 
-// OpsSubject is where the scheduler emits a job: PREFIX.ops.reconcile.
-func (n Names) OpsSubject(job string) string { return n.Prefix + ".ops." + job }
+// OpsSubject is where ops events of a type are published: PREFIX.ops.backup.requested for
+// OpsBackupRequested.
+func (n Names) OpsSubject(opsType string) string { return n.Prefix + "." + opsType }
+
+// ScheduleBucket names the key-value bucket where the scheduler records the last tick it
+// fired of each job (PREFIX_schedule).
+func (n Names) ScheduleBucket() string { return n.Prefix + "_schedule" }
 
 // TasksStream names the work-queue stream of tasks (PREFIX_TASKS, upper-cased, '-' and '.'
 // as '_').

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"time"
 
@@ -44,12 +43,6 @@ func TerminalEvent(t *store.Task) TaskEvent {
 		ts = t.FinishedAt.UTC()
 	}
 	return TaskEvent{ID: "evt_" + t.ID, Type: "task." + string(t.Status), TenantID: t.TenantID, Timestamp: ts, Task: t.API()}
-}
-
-// OpsEvent is a scheduler tick: the body of PREFIX.ops.* messages.
-type OpsEvent struct {
-	Job  string    `json:"job"`
-	Tick time.Time `json:"tick"` // the nominal time of the tick; with Job, its dedupe id
 }
 
 // Publisher publishes the platform's messages with a Nats-Msg-Id, so a republish inside the
@@ -189,29 +182,6 @@ func (p *Publisher) PublishEvent(ctx context.Context, ev TaskEvent) error {
 	defer span.End()
 	if _, err := p.js.PublishMsg(ctx, m); err != nil {
 		err = translate("publish event "+ev.ID, err)
-		spanError(span, err)
-		return err
-	}
-	return nil
-}
-
-// PublishOps publishes a scheduler tick with Msg-Id = job + "-" + tick (unix seconds), so
-// replicas firing the same tick store it once.
-func (p *Publisher) PublishOps(ctx context.Context, ev OpsEvent) error {
-	if ev.Job == "" {
-		return fmt.Errorf("%w: ops event without job", ErrInvalid)
-	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("events: encode ops event %s: %w", ev.Job, err)
-	}
-	id := ev.Job + "-" + strconv.FormatInt(ev.Tick.Unix(), 10)
-	m := &nats.Msg{Subject: p.n.OpsSubject(ev.Job), Data: body, Header: make(nats.Header, 3)}
-	setHeaders(m.Header, id, "ops."+ev.Job, "", "")
-	_, span := p.startPublish(ctx, "ops", m, id, "")
-	defer span.End()
-	if _, err := p.js.PublishMsg(ctx, m); err != nil {
-		err = translate("publish ops "+id, err)
 		spanError(span, err)
 		return err
 	}

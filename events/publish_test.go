@@ -133,15 +133,26 @@ func TestPublishOpsDedupe(t *testing.T) {
 	ctx := context.Background()
 	tick := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	// Two scheduler replicas fire the same tick: stored once.
-	require.NoError(t, pub.PublishOps(ctx, events.OpsEvent{Job: "backup", Tick: tick}))
-	require.NoError(t, pub.PublishOps(ctx, events.OpsEvent{Job: "backup", Tick: tick}))
+	ev := events.OpsEvent{Type: events.OpsBackupRequested, Job: "backup", Tick: tick}
+	require.NoError(t, pub.PublishOps(ctx, ev))
+	require.NoError(t, pub.PublishOps(ctx, ev))
 	require.EqualValues(t, 1, streamMsgs(t, js, n.OpsStream()))
 	m := lastMsg(t, js, n.OpsStream())
-	require.Equal(t, n.OpsSubject("backup"), m.Subject)
+	require.Equal(t, n.Prefix+".ops.backup.requested", m.Subject)
 	require.Equal(t, "backup-"+strconv.FormatInt(tick.Unix(), 10), m.Header.Get(jetstream.MsgIDHeader))
-	require.Equal(t, "ops.backup", m.Header.Get(events.HeaderKind))
-	require.NoError(t, pub.PublishOps(ctx, events.OpsEvent{Job: "backup", Tick: tick.Add(time.Hour)}))
+	require.Equal(t, events.OpsBackupRequested, m.Header.Get(events.HeaderKind))
+	ev.Tick = tick.Add(time.Hour)
+	require.NoError(t, pub.PublishOps(ctx, ev))
 	require.EqualValues(t, 2, streamMsgs(t, js, n.OpsStream()))
+	// An event asked for by hand has a fresh id each time.
+	manual := events.OpsEvent{Type: events.OpsCacheInvalidate, Tenant: "ten_a", Prefix: "task:"}
+	require.NoError(t, pub.PublishOps(ctx, manual))
+	require.NoError(t, pub.PublishOps(ctx, manual))
+	require.EqualValues(t, 4, streamMsgs(t, js, n.OpsStream()))
+	// A type that is no ops subject is refused.
+	for _, typ := range []string{"", "backup", "ops.", "ops..x", "ops.*", "ops.a b"} {
+		require.ErrorIs(t, pub.PublishOps(ctx, events.OpsEvent{Type: typ}), events.ErrInvalid, typ)
+	}
 }
 
 func TestPublishDLQ(t *testing.T) {

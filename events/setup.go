@@ -124,18 +124,26 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, o *SetupOpts) e
 		cfg    jetstream.ConsumerConfig
 	}{
 		{n.EventsStream(), consumerConfig(ConsumerWebhooks, n.EventFilter("task.>"), opts.AckWait)},
-		{n.OpsStream(), consumerConfig(ConsumerOps, "", opts.AckWait)},
 	}
 	for _, c := range consumers {
 		if err := createConsumer(ctx, js, c.stream, c.cfg); err != nil {
 			return err
 		}
 	}
-	// The catch-all consumer of earlier versions would keep the workers' per-tenant
-	// consumers from being created; its unacknowledged messages stay in the stream for them.
-	err = js.DeleteConsumer(ctx, n.TasksStream(), legacyWorkers)
-	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return translate("setup: delete consumer "+n.TasksStream()+"/"+legacyWorkers, err)
+	// The catch-all consumers of earlier versions would keep the workers' per-tenant and
+	// per-type consumers from being created; their unacknowledged messages stay in the
+	// streams for the new consumers.
+	for _, c := range []struct{ stream, name string }{{n.TasksStream(), legacyWorkers}, {n.OpsStream(), legacyOps}} {
+		err = js.DeleteConsumer(ctx, c.stream, c.name)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return translate("setup: delete consumer "+c.stream+"/"+c.name, err)
+		}
+	}
+	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: n.ScheduleBucket(), Description: "agentic scheduler: the last tick fired of each job",
+		History: 1, Storage: storage, Replicas: opts.Replicas,
+	}); err != nil {
+		return translate("setup key-value "+n.ScheduleBucket(), err)
 	}
 	return nil
 }

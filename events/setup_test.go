@@ -53,7 +53,9 @@ func TestSetupIdempotent(t *testing.T) {
 	require.Equal(t, -1, wc.MaxDeliver)
 	require.Equal(t, 20000, wc.MaxAckPending)
 
-	_, err = js.Consumer(ctx, n.OpsStream(), events.ConsumerOps)
+	// Each type of ops event has its own consumer, made by the subscriber; Setup makes the
+	// scheduler's key-value bucket.
+	_, err = js.KeyValue(ctx, n.ScheduleBucket())
 	require.NoError(t, err)
 
 	// A changed setting is applied to the existing consumer.
@@ -151,5 +153,7 @@ func TestStreamNames(t *testing.T) {
 	require.Equal(t, "ag-dev.cancel.tsk_1", n.CancelSubject("tsk_1"))
 	require.Equal(t, "ag-dev.dlq.tasks.ten_1", n.DLQSubject("tasks", "ten_1"))
 	require.Equal(t, "ag-dev.dlq.ops.system", n.DLQSubject("ops", ""))
-	require.Equal(t, "ag-dev.ops.backup", n.OpsSubject("backup"))
+	require.Equal(t, "ag-dev.ops.backup.requested", n.OpsSubject(events.OpsBackupRequested))
+	require.Equal(t, "ops_backup_requested", n.OpsConsumer(events.OpsBackupRequested))
+	require.Equal(t, "ag-dev_schedule", n.ScheduleBucket())
 }

@@ -1,6 +1,7 @@
 // Command agentic is the platform's command-line tool: it submits, lists, follows and
-// cancels tasks, manages tenants and API keys with the admin token, migrates the database,
-// runs the whole platform in one process (dev) and load-tests it (bench). Every API command
+// cancels tasks, manages tenants and API keys with the admin token, migrates, backs up and
+// restores the database, runs the whole platform in one process (dev) and load-tests it
+// (bench). Every API command
 // is a thin layer over the Go client in package client.
 package main
 
@@ -42,6 +43,8 @@ Administration (need the admin token):
 Operations:
   dev        run the whole platform in one process on embedded engines
   migrate    apply the database migrations to DATABASE_URL
+  backup     take a verified backup of the database now
+  restore    restore a backup into an empty database
   bench      measure the pipeline end to end with many clients and tenants
 
 Global flags (before or after the command; a flag overrides its variable):
@@ -117,6 +120,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return a.keys(ctx, rest)
 	case "migrate":
 		return a.migrate(ctx, rest)
+	case "backup":
+		return a.backup(ctx, rest)
+	case "restore":
+		return a.restore(ctx, rest)
 	case "bench":
 		return bench(ctx, rest, a.env, stdout)
 	case "dev":

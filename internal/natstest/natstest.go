@@ -227,7 +227,7 @@ func deleteStreams(url string, n events.Names) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var errs []error
-	for _, s := range []string{n.TasksStream(), n.EventsStream(), n.DLQStream(), n.OpsStream()} {
+	for _, s := range []string{n.TasksStream(), n.EventsStream(), n.DLQStream(), n.OpsStream(), "KV_" + n.ScheduleBucket()} {
 		if err := js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			errs = append(errs, fmt.Errorf("delete %s: %w", s, err))
 		}

@@ -47,7 +47,7 @@ func TestBacklogGauges(t *testing.T) {
 		require.NoError(t, pub.PublishTask(ctx, task))
 		require.NoError(t, pub.PublishEvent(ctx, events.TerminalEvent(task)))
 	}
-	require.NoError(t, pub.PublishOps(ctx, events.OpsEvent{Job: "reconcile", Tick: now}))
+	require.NoError(t, pub.PublishOps(ctx, events.OpsEvent{Type: events.OpsReconcile, Job: "reconcile", Tick: now}))
 	body := text()
 	require.Contains(t, body, "\nagentic_tasks_pending 3\n")
 	require.Contains(t, body, "\n"+`agentic_consumer_pending{consumer="webhooks"} 3`+"\n")

@@ -14,8 +14,11 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/agentic-run/agentic/backup"
+	"github.com/agentic-run/agentic/handlers"
 	"github.com/agentic-run/agentic/limits"
 	"github.com/agentic-run/agentic/llm"
+	"github.com/agentic-run/agentic/schedule"
 )
 
 // Config is everything the processes read from the environment, typed, with defaults.
@@ -59,6 +62,19 @@ type Config struct {
 	ReconcileGrace    time.Duration // AGENTIC_RECONCILE_GRACE ("10s")
 	WebhookGiveUp     time.Duration // AGENTIC_WEBHOOK_GIVE_UP: how long deliveries are retried ("24h")
 
+	// The scheduler's jobs: cron specs in UTC (a leading seconds field or a descriptor such as
+	// "@hourly" allowed), "off" to disable.
+	BackupSchedule     string // AGENTIC_BACKUP_SCHEDULE ("0 2 * * *": daily at 02:00 UTC)
+	CacheSweepSchedule string // AGENTIC_CACHE_SWEEP_SCHEDULE ("@hourly")
+
+	// Backups: a worker with a backup directory takes the scheduled backups (it needs pg_dump
+	// and pg_restore); agentic dev keeps them in AGENTIC_DATA_DIR/backups.
+	BackupDir       string        // AGENTIC_BACKUP_DIR ("": this worker takes no backups)
+	BackupRetention time.Duration // AGENTIC_BACKUP_RETENTION, locally and in the bucket ("168h")
+	// BackupS3 is where verified backups are copied (AGENTIC_BACKUP_S3_*); nil without a
+	// bucket.
+	BackupS3 *backup.S3Config
+
 	Tiers    limits.Tiers    // AGENTIC_TIERS_FILE: the tiers' limits (DESIGN.md's by default)
 	FailOpen map[string]bool // AGENTIC_FAIL_OPEN: the limits admitting work while Redis is down
 
@@ -78,28 +94,32 @@ var prefixRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 func FromEnv(getenv func(string) string) (Config, error) {
 	r := reader{getenv: getenv}
 	c := Config{
-		HTTPAddr:          r.str("AGENTIC_HTTP_ADDR", ":8080"),
-		MetricsAddr:       r.str("AGENTIC_METRICS_ADDR", ""),
-		DatabaseURL:       r.str("DATABASE_URL", ""),
-		NatsURL:           r.str("NATS_URL", ""),
-		RedisURL:          r.str("REDIS_URL", ""),
-		AdminToken:        r.str("AGENTIC_ADMIN_TOKEN", ""),
-		DataDir:           r.str("AGENTIC_DATA_DIR", "./.agentic"),
-		AutoMigrate:       r.boolean("AGENTIC_AUTO_MIGRATE", true),
-		Prefix:            r.str("AGENTIC_NATS_PREFIX", "agentic"),
-		Replicas:          r.integer("AGENTIC_NATS_REPLICAS", 1),
-		WebhookAllow:      r.str("AGENTIC_WEBHOOK_ALLOW", ""),
-		SimLatency:        r.duration("AGENTIC_SIM_LATENCY", 50*time.Millisecond),
-		SimFailRate:       r.float("AGENTIC_SIM_FAIL_RATE", 0),
-		MaxAttempts:       r.integer("AGENTIC_MAX_ATTEMPTS", 3),
-		AckWait:           r.duration("AGENTIC_ACK_WAIT", 30*time.Second),
-		DrainTimeout:      r.duration("AGENTIC_DRAIN_TIMEOUT", 25*time.Second),
-		Concurrency:       r.integer("AGENTIC_WORKER_CONCURRENCY", 64),
-		ReconcileSchedule: r.str("AGENTIC_RECONCILE_SCHEDULE", "*/10 * * * * *"),
-		ReconcileGrace:    r.duration("AGENTIC_RECONCILE_GRACE", 10*time.Second),
-		WebhookGiveUp:     r.duration("AGENTIC_WEBHOOK_GIVE_UP", 24*time.Hour),
-		LogLevel:          r.level("AGENTIC_LOG_LEVEL", slog.LevelInfo),
-		Pprof:             r.boolean("AGENTIC_PPROF", false),
+		HTTPAddr:           r.str("AGENTIC_HTTP_ADDR", ":8080"),
+		MetricsAddr:        r.str("AGENTIC_METRICS_ADDR", ""),
+		DatabaseURL:        r.str("DATABASE_URL", ""),
+		NatsURL:            r.str("NATS_URL", ""),
+		RedisURL:           r.str("REDIS_URL", ""),
+		AdminToken:         r.str("AGENTIC_ADMIN_TOKEN", ""),
+		DataDir:            r.str("AGENTIC_DATA_DIR", "./.agentic"),
+		AutoMigrate:        r.boolean("AGENTIC_AUTO_MIGRATE", true),
+		Prefix:             r.str("AGENTIC_NATS_PREFIX", "agentic"),
+		Replicas:           r.integer("AGENTIC_NATS_REPLICAS", 1),
+		WebhookAllow:       r.str("AGENTIC_WEBHOOK_ALLOW", ""),
+		SimLatency:         r.duration("AGENTIC_SIM_LATENCY", 50*time.Millisecond),
+		SimFailRate:        r.float("AGENTIC_SIM_FAIL_RATE", 0),
+		MaxAttempts:        r.integer("AGENTIC_MAX_ATTEMPTS", 3),
+		AckWait:            r.duration("AGENTIC_ACK_WAIT", 30*time.Second),
+		DrainTimeout:       r.duration("AGENTIC_DRAIN_TIMEOUT", 25*time.Second),
+		Concurrency:        r.integer("AGENTIC_WORKER_CONCURRENCY", 64),
+		ReconcileSchedule:  r.str("AGENTIC_RECONCILE_SCHEDULE", "*/10 * * * * *"),
+		ReconcileGrace:     r.duration("AGENTIC_RECONCILE_GRACE", 10*time.Second),
+		WebhookGiveUp:      r.duration("AGENTIC_WEBHOOK_GIVE_UP", 24*time.Hour),
+		BackupSchedule:     r.str("AGENTIC_BACKUP_SCHEDULE", "0 2 * * *"),
+		CacheSweepSchedule: r.str("AGENTIC_CACHE_SWEEP_SCHEDULE", "@hourly"),
+		BackupDir:          r.str("AGENTIC_BACKUP_DIR", ""),
+		BackupRetention:    r.duration("AGENTIC_BACKUP_RETENTION", handlers.DefaultBackupRetention),
+		LogLevel:           r.level("AGENTIC_LOG_LEVEL", slog.LevelInfo),
+		Pprof:              r.boolean("AGENTIC_PPROF", false),
 	}
 	if r.err != nil {
 		return Config{}, r.err
@@ -128,7 +148,30 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.FailOpen, err = failOpen(r.str("AGENTIC_FAIL_OPEN", defaultFailOpen)); err != nil {
 		return Config{}, fmt.Errorf("AGENTIC_FAIL_OPEN: %w", err)
 	}
+	if c.BackupS3, err = backupS3(&r); err != nil {
+		return Config{}, err
+	}
 	return c, c.validate()
+}
+
+// backupS3 reads the backup bucket: none unless AGENTIC_BACKUP_S3_BUCKET is set.
+func backupS3(r *reader) (*backup.S3Config, error) {
+	bucket := r.str("AGENTIC_BACKUP_S3_BUCKET", "")
+	if bucket == "" {
+		return nil, nil
+	}
+	s3 := &backup.S3Config{
+		Endpoint:        r.str("AGENTIC_BACKUP_S3_ENDPOINT", ""),
+		Region:          r.str("AGENTIC_BACKUP_S3_REGION", ""),
+		Bucket:          bucket,
+		Prefix:          r.str("AGENTIC_BACKUP_S3_PREFIX", "agentic/"),
+		AccessKeyID:     r.str("AGENTIC_BACKUP_S3_ACCESS_KEY_ID", ""),
+		SecretAccessKey: r.str("AGENTIC_BACKUP_S3_SECRET_ACCESS_KEY", ""),
+	}
+	if err := s3.Validate(); err != nil {
+		return nil, fmt.Errorf("AGENTIC_BACKUP_S3_*: %w", err)
+	}
+	return s3, nil
 }
 
 // The limits that may fail open, and those that do by default: availability for rate and
@@ -176,7 +219,29 @@ func (c Config) validate() error {
 		check("AGENTIC_WORKER_CONCURRENCY", c.Concurrency >= 1 && c.Concurrency <= 10000, "must be between 1 and 10000"),
 		check("AGENTIC_RECONCILE_GRACE", c.ReconcileGrace >= time.Second, "must be at least 1s"),
 		check("AGENTIC_WEBHOOK_GIVE_UP", c.WebhookGiveUp >= time.Minute, "must be at least 1m"),
+		checkSchedule("AGENTIC_RECONCILE_SCHEDULE", c.ReconcileSchedule, false),
+		checkSchedule("AGENTIC_BACKUP_SCHEDULE", c.BackupSchedule, true),
+		checkSchedule("AGENTIC_CACHE_SWEEP_SCHEDULE", c.CacheSweepSchedule, true),
+		check("AGENTIC_BACKUP_RETENTION", c.BackupRetention >= time.Hour, "must be at least 1h"),
 	)
+}
+
+// ScheduleOff disables a scheduler job that may be disabled.
+const ScheduleOff = "off"
+
+// checkSchedule checks a cron spec as the scheduler reads it.
+func checkSchedule(name, spec string, mayBeOff bool) error {
+	if mayBeOff && spec == ScheduleOff {
+		return nil
+	}
+	if err := schedule.Parse(spec); err != nil {
+		off := ""
+		if mayBeOff {
+			off = ", or off"
+		}
+		return fmt.Errorf("%s: %q is not a cron spec (\"0 2 * * *\", \"@hourly\"%s): %v", name, spec, off, err)
+	}
+	return nil
 }
 
 // Require reports the first of the named settings that is empty, for the processes that

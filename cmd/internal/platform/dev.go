@@ -86,6 +86,9 @@ func RunDev(ctx context.Context, getenv func(string) string, o DevOpts) error {
 	defer e.Close()
 	e.HTTPListener = ln
 	c.Sim = true
+	if c.BackupDir == "" {
+		c.BackupDir = filepath.Join(c.DataDir, "backups")
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -153,7 +156,7 @@ func connectDev(ctx context.Context, c Config, log *slog.Logger) (*Engines, erro
 		}
 		e.Store = postgres.New(pool)
 	} else {
-		st, err := sqlite.Open(ctx, filepath.Join(c.DataDir, "agentic.db"))
+		st, err := sqlite.Open(ctx, c.devDatabase())
 		if err != nil {
 			return nil, fmt.Errorf("AGENTIC_DATA_DIR: %w", err)
 		}

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/agentic-run/agentic/cache"
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/health"
 	"github.com/agentic-run/agentic/limits"
@@ -49,6 +50,11 @@ type Engines struct {
 	metrics *telemetry.Metrics
 	outages *limits.Outages
 	obsErr  error
+
+	cachesOnce sync.Once
+	caches     *cache.Registry
+	sharedOnce sync.Once
+	shared     cache.Cache
 }
 
 // Observability returns the metrics and the limit outages every role of this process
@@ -78,6 +84,34 @@ func observeOutages(m metric.Meter, o *limits.Outages) error {
 		return fmt.Errorf("telemetry: %w", err)
 	}
 	return nil
+}
+
+// Caches returns the registry of the named caches every role of this process shares, counted
+// on its metrics, so that agentic dev's one /health/detailed lists them all.
+func (e *Engines) Caches(log *slog.Logger) (*cache.Registry, error) {
+	metrics, _, err := e.Observability(log)
+	if err != nil {
+		return nil, err
+	}
+	e.cachesOnce.Do(func() { e.caches = cache.NewRegistry(metrics.Meter("github.com/agentic-run/agentic/cache")) })
+	return e.caches, nil
+}
+
+// SharedCache is the cache every role of this process shares: Redis when there is one (shared
+// by every replica too); in agentic dev (one process, SQLite) one in-process LRU, so that the
+// worker's ops handler sweeps and invalidates what ingest and the worker cached. Replicas
+// with a database but without Redis have none: an invalidation could not reach another
+// replica's copy.
+func (e *Engines) SharedCache(c Config) cache.Cache {
+	e.sharedOnce.Do(func() {
+		switch {
+		case e.Redis != nil:
+			e.shared = cache.NewRedis(e.Redis, c.Prefix)
+		case c.DatabaseURL == "":
+			e.shared = cache.NewMemory(cache.DefaultMemoryEntries, nil)
+		}
+	})
+	return e.shared
 }
 
 // BudgetLedger is the budget ledger every role of this process shares: on Redis when there
@@ -263,9 +297,9 @@ const backlogTimeout = 2 * time.Second
 
 // observeBacklog exports what waits on JetStream, read at each collection: the tasks stream's
 // messages as agentic.tasks.pending (a work queue: every task not yet finished; one stream
-// info request) and, by consumer (webhooks, ops), the messages not yet delivered plus those
-// delivered and not yet acknowledged as agentic.consumer.pending (one consumer info request
-// each). What cannot be read is left out of that collection, and logged at debug level.
+// info request) and, by consumer, the messages not yet delivered plus those delivered and not
+// yet acknowledged as agentic.consumer.pending: webhooks (a consumer info request) and ops (the
+// ops stream's messages, one stream info request). What cannot be read is left out of that collection, and logged at debug level.
 func observeBacklog(m metric.Meter, js jetstream.JetStream, names events.Names, log *slog.Logger) (metric.Registration, error) {
 	tasks, err := m.Int64ObservableGauge("agentic.tasks.pending", metric.WithUnit("{task}"),
 		metric.WithDescription("Tasks not yet finished: the messages in the tasks stream (a work queue)."))
@@ -279,7 +313,6 @@ func observeBacklog(m metric.Meter, js jetstream.JetStream, names events.Names, 
 	}
 	durables := []struct{ stream, consumer string }{
 		{names.EventsStream(), events.ConsumerWebhooks},
-		{names.OpsStream(), events.ConsumerOps},
 	}
 	reg, err := m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		ctx, cancel := context.WithTimeout(ctx, backlogTimeout)
@@ -288,6 +321,13 @@ func observeBacklog(m metric.Meter, js jetstream.JetStream, names events.Names, 
 			log.DebugContext(ctx, "metrics: tasks stream info", "error", err)
 		} else {
 			o.ObserveInt64(tasks, int64(s.CachedInfo().State.Msgs))
+		}
+		// The ops stream is a work queue read by one consumer per type of event: its messages
+		// are the ops events not yet done, reported as consumer "ops".
+		if s, err := js.Stream(ctx, names.OpsStream()); err != nil {
+			log.DebugContext(ctx, "metrics: ops stream info", "error", err)
+		} else {
+			o.ObserveInt64(consumers, int64(s.CachedInfo().State.Msgs), metric.WithAttributes(attribute.String("consumer", "ops")))
 		}
 		for _, d := range durables {
 			c, err := js.Consumer(ctx, d.stream, d.consumer)

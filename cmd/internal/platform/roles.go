@@ -57,16 +57,8 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		return err
 	}
 	defer func() { _ = invalidations.Close() }()
-	// The API-key cache: Redis, shared by the replicas; in agentic dev (one process, SQLite)
-	// the in-process LRU. Replicas without Redis have none: a revocation could not reach
-	// another replica's copy.
-	var keyCache cache.Cache
-	switch {
-	case e.Redis != nil:
-		keyCache = cache.NewRedis(e.Redis, c.Prefix)
-	case c.DatabaseURL == "":
-		keyCache = cache.NewMemory(cache.DefaultMemoryEntries, nil)
-	}
+	// The API-key and terminal-task cache (nil without one: see SharedCache).
+	keyCache := e.SharedCache(c)
 	checks := map[string]func(context.Context) error{}
 	for name, check := range e.Checks() {
 		checks[name] = check
@@ -76,6 +68,10 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		return err
 	}
 	metrics, outages, err := e.Observability(log)
+	if err != nil {
+		return err
+	}
+	caches, err := e.Caches(log)
 	if err != nil {
 		return err
 	}
@@ -100,6 +96,8 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 			RequestsFailOpen: c.FailOpen["requests"], ExecutionsFailOpen: c.FailOpen["executions"]},
 		Budgets:     ingest.Budgets{Ledger: e.BudgetLedger(c.Prefix), FailOpen: c.FailOpen["budgets"]},
 		KeyCache:    keyCache,
+		TaskCache:   keyCache, // the same cache, under the tenant's keys: terminal tasks
+		Caches:      caches,
 		AdminToken:  c.AdminToken,
 		MaxAttempts: c.MaxAttempts,
 		ReadyChecks: checks,
@@ -123,6 +121,10 @@ func RunIngest(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	}
 	return serve(ctx, ln, withPprof(c, srv.Handler()), log, listening)
 }
+
+// responseCacheEntries bounds an in-process LLM response cache: answers are up to a few
+// kilobytes each.
+const responseCacheEntries = 2_000
 
 // RunWorker consumes tasks, webhook events and ops jobs until ctx ends, then drains: it
 // stops pulling, lets in-flight work finish within the drain timeout and gives the rest back.
@@ -151,6 +153,10 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	if err != nil {
 		return err
 	}
+	caches, err := e.Caches(log)
+	if err != nil {
+		return err
+	}
 	router, caller, providerNames, err := modelCalls(c, log, metrics.Meter("github.com/agentic-run/agentic/llm"))
 	if err != nil {
 		return err
@@ -159,18 +165,29 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		FailOpen: c.FailOpen["concurrency"], Outages: outages}
 	budgets := &handlers.Budgets{Ledger: e.BudgetLedger(c.Prefix), Tenants: tenants, Usage: e.Store,
 		FailOpen: c.FailOpen["budgets"], Outages: outages, Logger: log}
+	// The LLM response cache: the shared one; in a replica with a database but no Redis, its
+	// own (an answer never goes stale, so a cache per replica is only a smaller one).
+	responseCache := e.SharedCache(c)
+	if responseCache == nil {
+		responseCache = cache.NewMemory(responseCacheEntries, nil)
+	}
+	responses, err := caches.Instrument(responseCache, handlers.ResponseCacheName)
+	if err != nil {
+		return err
+	}
 	tasks, err := handlers.NewTasks(handlers.TasksConfig{
-		Budgets: budgets,
-		Store:   e.Store,
-		Events:  pub,
-		Cancels: cancels,
-		Agents:  catalog,
-		Router:  router,
-		Caller:  caller,
-		Lease:   c.AckWait,
-		Logger:  log,
-		Meter:   metrics.Meter("github.com/agentic-run/agentic/handlers"),
-		Tracer:  c.Tracer,
+		Budgets:   budgets,
+		Store:     e.Store,
+		Events:    pub,
+		Cancels:   cancels,
+		Agents:    catalog,
+		Router:    router,
+		Caller:    caller,
+		Responses: responses,
+		Lease:     c.AckWait,
+		Logger:    log,
+		Meter:     metrics.Meter("github.com/agentic-run/agentic/handlers"),
+		Tracer:    c.Tracer,
 	})
 	if err != nil {
 		return err
@@ -195,7 +212,12 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	}
 	defer func() { _ = invalidations.Close() }()
 	invalidations.On(events.InvalidateTenant, tenants.Forget)
-	ops, err := handlers.NewOps(handlers.OpsConfig{Store: e.Store, Publisher: pub, Grace: c.ReconcileGrace, Logger: log})
+	backups, err := newBackups(ctx, c, e.Store, metrics.Meter("github.com/agentic-run/agentic/handlers"), log)
+	if err != nil {
+		return err
+	}
+	ops, err := handlers.NewOps(handlers.OpsConfig{Store: e.Store, Publisher: pub, Grace: c.ReconcileGrace,
+		Backups: backups, Cache: e.SharedCache(c), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -222,7 +244,6 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 			return tasks.Handle(ctx, m)
 		}},
 		{events.RunnerConfig{Stream: e.Names.EventsStream(), Consumer: events.ConsumerWebhooks, Concurrency: 2 * c.Concurrency}, hooks.Handle},
-		{events.RunnerConfig{Stream: e.Names.OpsStream(), Consumer: events.ConsumerOps, Concurrency: 1}, ops.Handle},
 	} {
 		r.cfg.DrainTimeout = c.DrainTimeout
 		r.cfg.Tracer = c.Tracer
@@ -240,7 +261,16 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		}
 		runners = append(runners, runner)
 	}
-	log.Info("worker started", "concurrency", c.Concurrency)
+	// The scheduler's jobs, through the Watermill router: one consumer per type of event.
+	opsRouter, err := events.NewOpsRouter(e.JS, pub, events.OpsRouterConfig{Names: e.Names, AckWait: c.AckWait,
+		DrainTimeout: c.DrainTimeout, Handlers: ops.Handlers(), Tracer: c.Tracer, Logger: log.With("consumer", "ops")})
+	if err != nil {
+		return err
+	}
+	if err := opsRouter.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("worker started", "concurrency", c.Concurrency, "backups", backups != nil)
 
 	circuits := func() []health.Circuit {
 		var circuits []health.Circuit
@@ -261,17 +291,19 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		})
 	}()
 	err = serveHealth(ctx, c, e, log, listening, health.Detailed{Version: Version, AdminToken: c.AdminToken,
-		Providers: func() map[string]health.ProviderStatus { return health.Circuits(providerNames, circuits()) }})
+		Providers: func() map[string]health.ProviderStatus { return health.Circuits(providerNames, circuits()) },
+		Caches:    cacheStatuses(caches)})
 	stopHeartbeats()
 	<-announced
 	// Drain: stop all consumers at once; each waits for its own in-flight handlers.
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.DrainTimeout+30*time.Second)
 	defer cancel()
-	errs := make(chan error, len(runners))
+	errs := make(chan error, len(runners)+1)
 	for _, r := range runners {
 		go func() { errs <- r.Stop(stopCtx) }()
 	}
-	for range runners {
+	go func() { errs <- opsRouter.Stop(stopCtx) }()
+	for range len(runners) + 1 {
 		err = errors.Join(err, <-errs)
 	}
 	log.Info("worker stopped")
@@ -280,18 +312,30 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 
 // RunScheduler fires the periodic jobs until ctx ends.
 func RunScheduler(ctx context.Context, c Config, e *Engines, log *slog.Logger, listening func(addr string)) error {
+	state, err := events.NewScheduleState(ctx, e.JS, e.Names)
+	if err != nil {
+		return err
+	}
+	jobs := []schedule.Job{{Name: "reconcile", Event: events.OpsReconcile, Spec: c.ReconcileSchedule}}
+	if c.BackupSchedule != ScheduleOff {
+		jobs = append(jobs, schedule.Job{Name: "backup", Event: events.OpsBackupRequested, Spec: c.BackupSchedule})
+	}
+	if c.CacheSweepSchedule != ScheduleOff {
+		jobs = append(jobs, schedule.Job{Name: "cache-sweep", Event: events.OpsCacheInvalidate, Spec: c.CacheSweepSchedule})
+	}
 	s, err := schedule.New(schedule.Config{
-		Jobs:      []schedule.Job{{Name: handlers.JobReconcile, Spec: c.ReconcileSchedule}},
-		Publisher: events.NewPublisher(e.JS, e.Names, events.WithTracerProvider(c.Tracer)),
+		Jobs:      jobs,
+		Publisher: events.NewPublisher(e.JS, e.Names, events.WithTracerProvider(c.Tracer)).Watermill(),
+		State:     state,
 		Logger:    log,
 	})
 	if err != nil {
-		return fmt.Errorf("AGENTIC_RECONCILE_SCHEDULE: %w", err)
+		return err
 	}
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
-	log.Info("scheduler started", "reconcile", c.ReconcileSchedule)
+	log.Info("scheduler started", "reconcile", c.ReconcileSchedule, "backup", c.BackupSchedule, "cache_sweep", c.CacheSweepSchedule)
 	err = serveHealth(ctx, c, e, log, listening, health.Detailed{Version: Version, AdminToken: c.AdminToken})
 	return errors.Join(err, s.Stop(context.WithoutCancel(ctx)))
 }
@@ -354,6 +398,18 @@ func withPprof(c Config, h http.Handler) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.Handle("/", h)
 	return mux
+}
+
+// cacheStatuses reports each of the process's named caches, for /health/detailed's "caches".
+func cacheStatuses(caches *cache.Registry) func() map[string]health.CacheStatus {
+	return func() map[string]health.CacheStatus {
+		all := caches.Lookups()
+		out := make(map[string]health.CacheStatus, len(all))
+		for name, l := range all {
+			out[name] = health.NewCacheStatus(l.Hits, l.Total(), l.Errors)
+		}
+		return out
+	}
 }
 
 // rateWindow is the rate limiter: on Redis, exact across replicas; without REDIS_URL, in

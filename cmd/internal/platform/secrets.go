@@ -12,6 +12,7 @@ import (
 var secretVars = []string{
 	"AGENTIC_ADMIN_TOKEN", "DATABASE_URL", "REDIS_URL", "NATS_URL",
 	"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GROQ_API_KEY",
+	"AGENTIC_BACKUP_S3_ACCESS_KEY_ID", "AGENTIC_BACKUP_S3_SECRET_ACCESS_KEY",
 }
 
 // withSecrets returns getenv with the credentials of secretVars resolved through the
