@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
 # One image, four binaries: /ingest (the default entrypoint), /worker, /scheduler and
-# /agentic (the CLI). Each workload picks its binary with its `command` (Kubernetes) or
+# /agentic (the CLI); the "backup" target adds pg_dump and pg_restore for the backup worker. Each workload picks its binary with its `command` (Kubernetes) or
 # `entrypoint` (compose).
 #
 #   docker build -t agentic:dev .
@@ -38,6 +38,21 @@ COPY --from=build /out/ /
 USER nonroot:nonroot
 EXPOSE 8080 9090
 ENTRYPOINT ["/ingest"]
+
+# backup: the worker that takes the scheduled backups (deploy/k8s/backup.yaml) runs pg_dump and
+# pg_restore, which distroless has not. Debian's client is PostgreSQL 15: pg_dump must be at
+# least the server's major version, so for a newer server install postgresql-client-NN from
+# apt.postgresql.org instead.
+#   docker build --target backup -t agentic-backup:dev .
+FROM debian:bookworm-slim AS backup
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir /backups && chown 65532:65532 /backups
+COPY --from=build /out/ /
+USER 65532:65532
+EXPOSE 9090
+ENTRYPOINT ["/worker"]
 
 # The production image (the default target: it is the last stage). UID/GID 65532.
 FROM gcr.io/distroless/static-debian12:nonroot

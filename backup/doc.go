@@ -18,11 +18,12 @@
 // fails rather than dump a filtered table. The password reaches the tools in PGPASSWORD,
 // never on a command line, and is scrubbed from their messages.
 //
-// How it fits: the scheduler publishes ops.backup.requested; its handler calls Run, records
-// the Result (file, size, SHA-256, entries) and exports agentic_backup_last_success_timestamp_seconds
-// and agentic_backup_failures_total (the deploy alerts use them), then calls Prune with the
+// How it fits: the scheduler publishes ops.backup.requested; its handler (handlers.Backups)
+// calls Run, uploads the Result with S3, records it in the store (file, size, SHA-256,
+// entries, key) and exports agentic_backup_last_success_timestamp_seconds and
+// agentic_backup_failures_total (the deploy alerts use them), then calls Prune with the
 // retention. The `agentic backup` command runs the same by hand and `agentic restore`
-// calls Restore.
+// calls Restore (or RestoreSQLite).
 //
 // S3 copies each verified backup to S3-compatible storage (AWS S3, MinIO, versitygw…) with
 // the official AWS SDK for Go v2: Upload checks the file against its Result, sends it with its

@@ -6,7 +6,7 @@
 //
 // Streams: PREFIX_TASKS is a work queue of task messages on PREFIX.tasks.TENANT, consumed
 // through one durable consumer per tenant (tasks_TENANT) that the workers create; PREFIX_EVENTS keeps lifecycle events (task.succeeded|failed|canceled) for the
-// "webhooks" consumer; PREFIX_OPS is a work queue of scheduler ticks ("ops"); PREFIX_DLQ
+// "webhooks" consumer; PREFIX_OPS is a work queue of ops events, one consumer per type; PREFIX_DLQ
 // keeps dead-lettered copies. Every stored message carries a Nats-Msg-Id (the task id, the
 // event id, job+tick), so a republish inside the duplicate window is stored once: that is
 // what makes the ingest outbox and scheduler replicas safe.
@@ -23,6 +23,15 @@
 // RetryAfter return the message after a delay, Cancel terminates it, any other error (or a
 // panic) returns it after the Runner's backoff. Stop stops pulling, lets in-flight handlers
 // finish within a drain timeout and then cancels them with ErrShutdown as cause.
+//
+// The ops events (OpsEvent: ops.reconcile, ops.backup.requested, ops.cache.invalidate) go
+// through Watermill instead: Publisher.Watermill is a Watermill publisher on JetStream (the
+// message's UUID is its Nats-Msg-Id, so a scheduler tick is stored once), and OpsRouter runs
+// the worker's ops handlers in a Watermill router with its middleware — correlation id, poison
+// queue (to the DLQ stream), retries with backoff, recoverer — over OpsSubscriber, which reads
+// each type of event through its own durable consumer (ops_backup_requested, …), keeps a
+// message in progress while its handler runs and settles it by ack or NakWithDelay.
+// ScheduleState keeps the last tick the scheduler fired of each job in a key-value bucket.
 //
 // Not everything is stored: Notifier and Cancels ride core NATS subjects (PREFIX.live.*,
 // PREFIX.events.*.task.*, PREFIX.cancel.*) so long-polls learn of status changes and workers

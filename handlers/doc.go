@@ -1,8 +1,11 @@
-// Package handlers holds what runs on a message: Tasks executes a task from the tasks stream,
-// Webhooks delivers a lifecycle event to the task's webhook_url, and Ops runs the
-// scheduler's jobs (the outbox reconciler). Each is an events.Handler; the events.Runner
-// maps its returned value (nil, Snooze, RetryAfter, Cancel, error) onto the JetStream
-// message, so the handlers speak only in outcomes.
+// Package handlers holds what runs on a message: Tasks executes a task from the tasks stream
+// (answering a repeated prompt from the LLM response cache), Webhooks delivers a lifecycle
+// event to the task's webhook_url, and Ops runs the scheduler's jobs: the outbox reconciler,
+// the backups (Backups: take, upload, record, prune, with metrics) and cache invalidation.
+// Tasks and Webhooks are events.Handlers, and the events.Runner maps their returned value
+// (nil, Snooze, RetryAfter, Cancel, error) onto the JetStream message, so the handlers speak
+// only in outcomes; Ops's handlers run in the worker's Watermill router (events.OpsRouter),
+// where an error is retried, then dead-lettered.
 //
 // The tenants' limits live here too, on the worker's side: Slots is the events.Admitter and
 // share of the task Runner's fair dispatch (a tenant's tier concurrency across workers, and

@@ -58,6 +58,9 @@ type Config struct {
 	AckWait           time.Duration // AGENTIC_ACK_WAIT: redelivery after a silent worker, and the task lease ("30s")
 	DrainTimeout      time.Duration // AGENTIC_DRAIN_TIMEOUT: graceful shutdown budget ("25s")
 	Concurrency       int           // AGENTIC_WORKER_CONCURRENCY: tasks at once per worker (64)
+	// Queues (AGENTIC_WORKER_QUEUES) are what a worker consumes: tasks, webhooks and ops (the
+	// scheduler's jobs), all by default; a backup pod runs "ops" alone.
+	Queues map[string]bool
 	ReconcileSchedule string        // AGENTIC_RECONCILE_SCHEDULE ("*/10 * * * * *")
 	ReconcileGrace    time.Duration // AGENTIC_RECONCILE_GRACE ("10s")
 	WebhookGiveUp     time.Duration // AGENTIC_WEBHOOK_GIVE_UP: how long deliveries are retried ("24h")
@@ -148,10 +151,36 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.FailOpen, err = failOpen(r.str("AGENTIC_FAIL_OPEN", defaultFailOpen)); err != nil {
 		return Config{}, fmt.Errorf("AGENTIC_FAIL_OPEN: %w", err)
 	}
+	if c.Queues, err = queues(r.str("AGENTIC_WORKER_QUEUES", strings.Join(queueNames, ","))); err != nil {
+		return Config{}, fmt.Errorf("AGENTIC_WORKER_QUEUES: %w", err)
+	}
 	if c.BackupS3, err = backupS3(&r); err != nil {
 		return Config{}, err
 	}
 	return c, c.validate()
+}
+
+// queueNames are what a worker may consume.
+var queueNames = []string{"tasks", "webhooks", "ops"}
+
+// queues parses a comma-separated list of queue names.
+func queues(v string) (map[string]bool, error) {
+	m := map[string]bool{}
+	for name := range strings.SplitSeq(v, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(queueNames, name) {
+			return nil, fmt.Errorf("%q is not a queue: use a comma-separated list of %s", name, strings.Join(queueNames, ", "))
+		}
+		m[name] = true
+	}
+	return m, nil
+}
+
+// s3Vars are the variables of backup.S3Config's fields.
+var s3Vars = map[string]string{
+	"Endpoint": "AGENTIC_BACKUP_S3_ENDPOINT", "Region": "AGENTIC_BACKUP_S3_REGION", "Bucket": "AGENTIC_BACKUP_S3_BUCKET",
+	"Prefix": "AGENTIC_BACKUP_S3_PREFIX", "AccessKeyID": "AGENTIC_BACKUP_S3_ACCESS_KEY_ID",
+	"SecretAccessKey": "AGENTIC_BACKUP_S3_SECRET_ACCESS_KEY",
 }
 
 // backupS3 reads the backup bucket: none unless AGENTIC_BACKUP_S3_BUCKET is set.
@@ -169,7 +198,13 @@ func backupS3(r *reader) (*backup.S3Config, error) {
 		SecretAccessKey: r.str("AGENTIC_BACKUP_S3_SECRET_ACCESS_KEY", ""),
 	}
 	if err := s3.Validate(); err != nil {
-		return nil, fmt.Errorf("AGENTIC_BACKUP_S3_*: %w", err)
+		// Name the variable of the field Validate names first.
+		field, why, _ := strings.Cut(strings.TrimPrefix(err.Error(), "backup: s3: "), " ")
+		name, ok := s3Vars[field]
+		if !ok {
+			return nil, fmt.Errorf("AGENTIC_BACKUP_S3_BUCKET: %w", err)
+		}
+		return nil, fmt.Errorf("%s: %s", name, why)
 	}
 	return s3, nil
 }

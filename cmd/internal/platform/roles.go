@@ -231,20 +231,24 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 
 	var runners []*events.Runner
 	for _, r := range []struct {
-		cfg events.RunnerConfig
-		h   events.Handler
+		queue string
+		cfg   events.RunnerConfig
+		h     events.Handler
 	}{
 		// Tasks: one consumer per tenant, dispatched fairly by tier within each tenant's
 		// concurrency slots.
-		{events.RunnerConfig{Concurrency: c.Concurrency, Fair: &events.FairConfig{
+		{"tasks", events.RunnerConfig{Concurrency: c.Concurrency, Fair: &events.FairConfig{
 			Names: e.Names, Share: slots.Share, Admit: slots, AckWait: c.AckWait,
 		}}, func(ctx context.Context, m *events.Msg) error {
 			running.Add(1)
 			defer running.Add(-1)
 			return tasks.Handle(ctx, m)
 		}},
-		{events.RunnerConfig{Stream: e.Names.EventsStream(), Consumer: events.ConsumerWebhooks, Concurrency: 2 * c.Concurrency}, hooks.Handle},
+		{"webhooks", events.RunnerConfig{Stream: e.Names.EventsStream(), Consumer: events.ConsumerWebhooks, Concurrency: 2 * c.Concurrency}, hooks.Handle},
 	} {
+		if !c.Queues[r.queue] {
+			continue
+		}
 		r.cfg.DrainTimeout = c.DrainTimeout
 		r.cfg.Tracer = c.Tracer
 		name := r.cfg.Consumer
@@ -262,15 +266,22 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 		runners = append(runners, runner)
 	}
 	// The scheduler's jobs, through the Watermill router: one consumer per type of event.
-	opsRouter, err := events.NewOpsRouter(e.JS, pub, events.OpsRouterConfig{Names: e.Names, AckWait: c.AckWait,
-		DrainTimeout: c.DrainTimeout, Handlers: ops.Handlers(), Tracer: c.Tracer, Logger: log.With("consumer", "ops")})
-	if err != nil {
-		return err
+	stops := make([]func(context.Context) error, 0, len(runners)+1)
+	for _, r := range runners {
+		stops = append(stops, r.Stop)
 	}
-	if err := opsRouter.Start(ctx); err != nil {
-		return err
+	if c.Queues["ops"] {
+		opsRouter, err := events.NewOpsRouter(e.JS, pub, events.OpsRouterConfig{Names: e.Names, AckWait: c.AckWait,
+			DrainTimeout: c.DrainTimeout, Handlers: ops.Handlers(), Tracer: c.Tracer, Logger: log.With("consumer", "ops")})
+		if err != nil {
+			return err
+		}
+		if err := opsRouter.Start(ctx); err != nil {
+			return err
+		}
+		stops = append(stops, opsRouter.Stop)
 	}
-	log.Info("worker started", "concurrency", c.Concurrency, "backups", backups != nil)
+	log.Info("worker started", "concurrency", c.Concurrency, "queues", c.Queues, "backups", backups != nil)
 
 	circuits := func() []health.Circuit {
 		var circuits []health.Circuit
@@ -298,12 +309,11 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	// Drain: stop all consumers at once; each waits for its own in-flight handlers.
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.DrainTimeout+30*time.Second)
 	defer cancel()
-	errs := make(chan error, len(runners)+1)
-	for _, r := range runners {
-		go func() { errs <- r.Stop(stopCtx) }()
+	errs := make(chan error, len(stops))
+	for _, stop := range stops {
+		go func() { errs <- stop(stopCtx) }()
 	}
-	go func() { errs <- opsRouter.Stop(stopCtx) }()
-	for range len(runners) + 1 {
+	for range stops {
 		err = errors.Join(err, <-errs)
 	}
 	log.Info("worker stopped")
