@@ -160,6 +160,14 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup: verify: %w", err)
 	}
+	r, err := seal(tmpName, dir, ext, started, t0, len(toc))
+	kept = err == nil
+	return r, err
+}
+
+// seal checksums a verified backup, syncs it and renames it into place as the backup started
+// at started.
+func seal(tmpName, dir, ext string, started, t0 time.Time, entries int) (*Result, error) {
 	size, sum, err := syncAndHash(tmpName)
 	if err != nil {
 		return nil, fmt.Errorf("backup: checksum: %w", err)
@@ -168,15 +176,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup: rename into place: %w", err)
 	}
-	kept = true
-	return &Result{
-		File:     file,
-		Size:     size,
-		SHA256:   sum,
-		Duration: time.Since(t0),
-		Entries:  len(toc),
-		Started:  started,
-	}, nil
+	return &Result{File: file, Size: size, SHA256: sum, Duration: time.Since(t0), Entries: entries, Started: started}, nil
 }
 
 // place links tmp to the first free name for started with extension e in dir (a link never
@@ -301,6 +301,38 @@ func tocEntries(list []byte) []string {
 	return lines
 }
 
+// expired returns the backups among names (base names by name) older than cutoff by the
+// time in their names, never the newest backup; names that are not backups are left out.
+func expired(names []string, name func(string) string, cutoff time.Time) []string {
+	type bk struct {
+		name string
+		t    time.Time
+		n    int
+	}
+	var all []bk
+	for _, s := range names {
+		if t, n, ok := parseName(name(s)); ok {
+			all = append(all, bk{s, t, n})
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if !all[i].t.Equal(all[j].t) {
+			return all[i].t.Before(all[j].t)
+		}
+		return all[i].n < all[j].n
+	})
+	var out []string
+	for _, b := range all[:len(all)-1] { // the newest is always kept
+		if b.t.Before(cutoff) {
+			out = append(out, b.name)
+		}
+	}
+	return out
+}
+
 // Prune deletes the backups in Dir whose name's timestamp is more than keep before c.Now,
 // never the newest backup, and returns the removed paths. Files not named like backups are
 // left alone; a missing Dir has nothing to prune.
@@ -319,37 +351,16 @@ func Prune(c Config, keep time.Duration) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup: prune: %w", err)
 	}
-	type bk struct {
-		name string
-		t    time.Time
-		n    int
-	}
-	var all []bk
+	var names []string
 	for _, de := range des {
-		if !de.Type().IsRegular() {
-			continue
-		}
-		if t, n, ok := parseName(de.Name()); ok {
-			all = append(all, bk{de.Name(), t, n})
+		if de.Type().IsRegular() {
+			names = append(names, de.Name())
 		}
 	}
-	if len(all) == 0 {
-		return nil, nil
-	}
-	sort.Slice(all, func(i, j int) bool {
-		if !all[i].t.Equal(all[j].t) {
-			return all[i].t.Before(all[j].t)
-		}
-		return all[i].n < all[j].n
-	})
-	cutoff := c.now().Add(-keep)
 	var removed []string
 	var errs []error
-	for _, b := range all[:len(all)-1] { // the newest is always kept
-		if !b.t.Before(cutoff) {
-			continue
-		}
-		p := filepath.Join(dir, b.name)
+	for _, name := range expired(names, func(name string) string { return name }, c.now().Add(-keep)) {
+		p := filepath.Join(dir, name)
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 			continue

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -235,12 +234,7 @@ func (u *S3) Prune(ctx context.Context, keep time.Duration, now time.Time) ([]st
 	if keep <= 0 {
 		return nil, fmt.Errorf("backup: s3: prune: retention %v must be positive", keep)
 	}
-	type bk struct {
-		key string
-		t   time.Time
-		n   int
-	}
-	var all []bk
+	var keys []string
 	pages := s3.NewListObjectsV2Paginator(u.client, &s3.ListObjectsV2Input{
 		Bucket: aws.String(u.bucket),
 		Prefix: aws.String(u.prefix),
@@ -251,33 +245,17 @@ func (u *S3) Prune(ctx context.Context, keep time.Duration, now time.Time) ([]st
 			return nil, fmt.Errorf("backup: s3: prune: list %s: %w", u.where(u.prefix), s3Error(ctx, err))
 		}
 		for _, o := range page.Contents {
-			key := aws.ToString(o.Key)
-			if t, n, ok := parseName(strings.TrimPrefix(key, u.prefix)); ok {
-				all = append(all, bk{key, t, n})
-			}
+			keys = append(keys, aws.ToString(o.Key))
 		}
 	}
-	if len(all) == 0 {
-		return nil, nil
-	}
-	sort.Slice(all, func(i, j int) bool {
-		if !all[i].t.Equal(all[j].t) {
-			return all[i].t.Before(all[j].t)
-		}
-		return all[i].n < all[j].n
-	})
-	cutoff := now.Add(-keep)
 	var removed []string
 	var errs []error
-	for _, b := range all[:len(all)-1] { // the newest is always kept
-		if !b.t.Before(cutoff) {
+	for _, key := range expired(keys, func(key string) string { return strings.TrimPrefix(key, u.prefix) }, now.Add(-keep)) {
+		if err := u.delete(ctx, key); err != nil {
+			errs = append(errs, fmt.Errorf("delete %s: %w", key, err))
 			continue
 		}
-		if err := u.delete(ctx, b.key); err != nil {
-			errs = append(errs, fmt.Errorf("delete %s: %w", b.key, err))
-			continue
-		}
-		removed = append(removed, b.key)
+		removed = append(removed, key)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return removed, fmt.Errorf("backup: s3: prune: %w", err)

@@ -80,23 +80,9 @@ func RunSQLite(ctx context.Context, dbPath, dir string, now func() time.Time) (*
 	if err != nil {
 		return nil, fmt.Errorf("backup: verify: %w", err)
 	}
-	size, sum, err := syncAndHash(tmpName)
-	if err != nil {
-		return nil, fmt.Errorf("backup: checksum: %w", err)
-	}
-	file, err := place(tmpName, dir, started, sqliteExt)
-	if err != nil {
-		return nil, fmt.Errorf("backup: rename into place: %w", err)
-	}
-	kept = true
-	return &Result{
-		File:     file,
-		Size:     size,
-		SHA256:   sum,
-		Duration: time.Since(t0),
-		Entries:  tables,
-		Started:  started,
-	}, nil
+	r, err := seal(tmpName, dir, sqliteExt, started, t0, tables)
+	kept = err == nil
+	return r, err
 }
 
 // vacuumInto copies the database src into the empty file dst and switches the copy to

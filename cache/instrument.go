@@ -61,6 +61,9 @@ type Lookups struct {
 	Hits, Misses, Errors uint64
 }
 
+// Counts returns the hits, every lookup and the errors (health.CacheCounts).
+func (l Lookups) Counts() (hits, lookups, errors uint64) { return l.Hits, l.Total(), l.Errors }
+
 // Total returns every lookup: hits, misses and errors.
 func (l Lookups) Total() uint64 { return l.Hits + l.Misses + l.Errors }
 

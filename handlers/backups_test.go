@@ -1,14 +1,12 @@
 package handlers_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,24 +20,6 @@ import (
 	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/telemetry"
 )
-
-// lockedBuffer is a log sink the test reads while handlers write.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // The scheduled backup, end to end on real engines: the ops event reaches the worker's router,
 // pg_dump writes a verified backup of the harness's schema, it is uploaded to an S3-compatible
@@ -129,7 +109,7 @@ func TestFailedBackupIsRecordedLoggedAndCounted(t *testing.T) {
 	dir := t.TempDir()
 	metrics, err := telemetry.NewMetrics()
 	require.NoError(t, err)
-	var logs lockedBuffer
+	var logs syncBuffer
 	backups, err := handlers.NewBackups(context.Background(), handlers.BackupsConfig{
 		Take: func(ctx context.Context) (*backup.Result, error) {
 			return backup.Run(ctx, backup.Config{DatabaseURL: "postgres://postgres@127.0.0.1:5432/agentic_no_such_db", Dir: dir})

@@ -180,6 +180,23 @@ func NewCacheStatus(hits, lookups, errors uint64) CacheStatus {
 	return st
 }
 
+// CacheCounts is what a named cache counts (cache.Lookups).
+type CacheCounts interface {
+	Counts() (hits, lookups, errors uint64)
+}
+
+// CacheStatuses returns Detailed.Caches for the named caches all lists.
+func CacheStatuses[C CacheCounts](all func() map[string]C) func() map[string]CacheStatus {
+	return func() map[string]CacheStatus {
+		caches := all()
+		out := make(map[string]CacheStatus, len(caches))
+		for name, c := range caches {
+			out[name] = NewCacheStatus(c.Counts())
+		}
+		return out
+	}
+}
+
 // RegisterDetailed adds /health/detailed to mux (see DetailedHandler), guarded by
 // d.AdminToken when it is set.
 func RegisterDetailed(mux *http.ServeMux, checks map[string]Check, d Detailed) {

@@ -95,7 +95,7 @@ func (s *Server) detailedHandler() handlerFunc {
 		d.Cache = s.metrics.cacheStatus
 	}
 	if d.Caches == nil {
-		d.Caches = cacheStatuses(s.cfg.Caches)
+		d.Caches = health.CacheStatuses(s.cfg.Caches.Lookups)
 	}
 	if d.Version == "" {
 		d.Version = s.cfg.Version

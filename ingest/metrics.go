@@ -108,15 +108,3 @@ func (ms *metrics) keyLocalLookup(ctx context.Context, hit bool) {
 	}
 	ms.keys.Count(ctx, cache.LayerLocal, r)
 }
-
-// cacheStatuses reports each of caches' named caches, for /health/detailed's "caches".
-func cacheStatuses(caches *cache.Registry) func() map[string]health.CacheStatus {
-	return func() map[string]health.CacheStatus {
-		all := caches.Lookups()
-		out := make(map[string]health.CacheStatus, len(all))
-		for name, l := range all {
-			out[name] = health.NewCacheStatus(l.Hits, l.Total(), l.Errors)
-		}
-		return out
-	}
-}

@@ -80,15 +80,11 @@ func openStore(ctx context.Context, c Config) (store.Store, func(), error) {
 // AGENTIC_DATA_DIR/backups), verified, uploaded when AGENTIC_BACKUP_S3_BUCKET is set,
 // recorded, and with the retention applied. It prints the backup's file, size and checksum.
 func Backup(ctx context.Context, getenv func(string) string, dir string, stdout io.Writer) error {
-	getenv, closeSecrets, err := withSecrets(ctx, getenv)
+	c, _, closeSecrets, err := load(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = closeSecrets() }()
-	c, err := FromEnv(getenv)
-	if err != nil {
-		return err
-	}
+	defer closeSecrets()
 	switch {
 	case dir != "":
 		c.BackupDir = dir
@@ -123,15 +119,11 @@ func Backup(ctx context.Context, getenv func(string) string, dir string, stdout 
 // verified first; s3://BUCKET/KEY is downloaded from the backup bucket (and checked against
 // its stored checksum) first. A .dump is a PostgreSQL backup, a .db a SQLite one.
 func Restore(ctx context.Context, getenv func(string) string, file string, stdout io.Writer) error {
-	getenv, closeSecrets, err := withSecrets(ctx, getenv)
+	c, _, closeSecrets, err := load(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = closeSecrets() }()
-	c, err := FromEnv(getenv)
-	if err != nil {
-		return err
-	}
+	defer closeSecrets()
 	if strings.HasPrefix(file, "s3://") {
 		if file, err = download(ctx, c, file); err != nil {
 			return err

@@ -58,12 +58,13 @@ type Config struct {
 	AckWait           time.Duration // AGENTIC_ACK_WAIT: redelivery after a silent worker, and the task lease ("30s")
 	DrainTimeout      time.Duration // AGENTIC_DRAIN_TIMEOUT: graceful shutdown budget ("25s")
 	Concurrency       int           // AGENTIC_WORKER_CONCURRENCY: tasks at once per worker (64)
-	// Queues (AGENTIC_WORKER_QUEUES) are what a worker consumes: tasks, webhooks and ops (the
-	// scheduler's jobs), all by default; a backup pod runs "ops" alone.
-	Queues map[string]bool
 	ReconcileSchedule string        // AGENTIC_RECONCILE_SCHEDULE ("*/10 * * * * *")
 	ReconcileGrace    time.Duration // AGENTIC_RECONCILE_GRACE ("10s")
 	WebhookGiveUp     time.Duration // AGENTIC_WEBHOOK_GIVE_UP: how long deliveries are retried ("24h")
+
+	// Queues (AGENTIC_WORKER_QUEUES) are what a worker consumes: tasks, webhooks and ops (the
+	// scheduler's jobs), all by default; a backup pod runs "ops" alone.
+	Queues map[string]bool
 
 	// The scheduler's jobs: cron specs in UTC (a leading seconds field or a descriptor such as
 	// "@hourly" allowed), "off" to disable.

@@ -69,7 +69,7 @@ func TestOpsConfig(t *testing.T) {
 		{"AGENTIC_BACKUP_S3_ENDPOINT", "ftp://x", `AGENTIC_BACKUP_S3_ENDPOINT: "ftp://x" must be an http(s)://host[:port] URL`},
 	} {
 		bad := map[string]string{"AGENTIC_BACKUP_S3_BUCKET": "backups", "AGENTIC_BACKUP_S3_ENDPOINT": "http://127.0.0.1:7070",
-			"AGENTIC_BACKUP_S3_ACCESS_KEY_ID": "k",
+			"AGENTIC_BACKUP_S3_ACCESS_KEY_ID":     "k",
 			"AGENTIC_BACKUP_S3_SECRET_ACCESS_KEY": "s", tc.name: tc.value}
 		_, err := FromEnv(func(k string) string { return bad[k] })
 		require.ErrorContains(t, err, tc.want, tc.name)

@@ -46,15 +46,11 @@ type demo struct {
 // first start creates an admin token (unless AGENTIC_ADMIN_TOKEN is set) and a demo tenant
 // with an API key; every start prints them with a curl line. It runs until ctx ends.
 func RunDev(ctx context.Context, getenv func(string) string, o DevOpts) error {
-	getenv, closeSecrets, err := withSecrets(ctx, getenv)
+	c, getenv, closeSecrets, err := load(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = closeSecrets() }()
-	c, err := FromEnv(getenv)
-	if err != nil {
-		return err
-	}
+	defer closeSecrets()
 	tuneGC(getenv)
 	log := telemetry.NewLogger(o.Logs, c.LogLevel).With("process", "dev")
 	tp, shutdown, err := telemetry.NewTracingEnv(ctx, "agentic-dev", getenv)

@@ -303,7 +303,7 @@ func RunWorker(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 	}()
 	err = serveHealth(ctx, c, e, log, listening, health.Detailed{Version: Version, AdminToken: c.AdminToken,
 		Providers: func() map[string]health.ProviderStatus { return health.Circuits(providerNames, circuits()) },
-		Caches:    cacheStatuses(caches)})
+		Caches:    health.CacheStatuses(caches.Lookups)})
 	stopHeartbeats()
 	<-announced
 	// Drain: stop all consumers at once; each waits for its own in-flight handlers.
@@ -408,18 +408,6 @@ func withPprof(c Config, h http.Handler) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.Handle("/", h)
 	return mux
-}
-
-// cacheStatuses reports each of the process's named caches, for /health/detailed's "caches".
-func cacheStatuses(caches *cache.Registry) func() map[string]health.CacheStatus {
-	return func() map[string]health.CacheStatus {
-		all := caches.Lookups()
-		out := make(map[string]health.CacheStatus, len(all))
-		for name, l := range all {
-			out[name] = health.NewCacheStatus(l.Hits, l.Total(), l.Errors)
-		}
-		return out
-	}
 }
 
 // rateWindow is the rate limiter: on Redis, exact across replicas; without REDIS_URL, in

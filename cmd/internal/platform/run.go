@@ -16,15 +16,11 @@ type Role func(ctx context.Context, c Config, e *Engines, log *slog.Logger, list
 // Run reads the configuration, connects the engines and runs role: the body of each
 // process's run function. listening may be nil.
 func Run(ctx context.Context, name string, role Role, getenv func(string) string, stdout io.Writer, listening func(addr string)) error {
-	getenv, closeSecrets, err := withSecrets(ctx, getenv)
+	c, getenv, closeSecrets, err := load(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = closeSecrets() }()
-	c, err := FromEnv(getenv)
-	if err != nil {
-		return err
-	}
+	defer closeSecrets()
 	tuneGC(getenv)
 	log := telemetry.NewLogger(stdout, c.LogLevel).With("process", name)
 	tp, shutdown, err := telemetry.NewTracingEnv(ctx, "agentic-"+name, getenv)

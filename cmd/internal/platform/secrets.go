@@ -15,6 +15,20 @@ var secretVars = []string{
 	"AGENTIC_BACKUP_S3_ACCESS_KEY_ID", "AGENTIC_BACKUP_S3_SECRET_ACCESS_KEY",
 }
 
+// load reads the configuration with the credentials resolved through the secret sources, and
+// returns the resolving getenv too; closeSecrets stops Vault token renewal.
+func load(ctx context.Context, getenv func(string) string) (c Config, resolved func(string) string, closeSecrets func(), err error) {
+	resolved, closeFn, err := withSecrets(ctx, getenv)
+	if err != nil {
+		return Config{}, nil, nil, err
+	}
+	if c, err = FromEnv(resolved); err != nil {
+		_ = closeFn()
+		return Config{}, nil, nil, err
+	}
+	return c, resolved, func() { _ = closeFn() }, nil
+}
+
 // withSecrets returns getenv with the credentials of secretVars resolved through the
 // secret sources, read once at start; the close function stops Vault token renewal.
 func withSecrets(ctx context.Context, getenv func(string) string) (func(string) string, func() error, error) {
