@@ -81,10 +81,12 @@ func TestConcurrencyAcrossWorkerProcesses(t *testing.T) {
 	ingests := []*proc{c.start("ingest"), c.start("ingest")}
 	doomed := c.start("worker", "AGENTIC_SIM_LATENCY=1m")
 	_, key := limitsTenant(t, ingests[0], "basic", nil)
+	// Out of the response cache: every task holds its slot for a 300ms model call.
+	noCache := false
 	submit := func(i int) string {
 		var task client.Task
 		require.Equal(t, http.StatusAccepted, ingests[i%2].api(key).do("POST", "/v1/tasks", client.SubmitRequest{
-			Agent: "summarizer", Input: json.RawMessage(`{"text":"three at a time"}`)}, &task))
+			Agent: "summarizer", Input: json.RawMessage(`{"text":"three at a time"}`), Cache: &noCache}, &task))
 		return task.ID
 	}
 	tn := ingests[0].api(key)
