@@ -67,14 +67,6 @@ func (l Lookups) Counts() (hits, lookups, errors uint64) { return l.Hits, l.Tota
 // Total returns every lookup: hits, misses and errors.
 func (l Lookups) Total() uint64 { return l.Hits + l.Misses + l.Errors }
 
-// HitRate returns hits per lookup (errors count as lookups that missed), 0 before the first.
-func (l Lookups) HitRate() float64 {
-	if n := l.Total(); n > 0 {
-		return float64(l.Hits) / float64(n)
-	}
-	return 0
-}
-
 // Counter counts the lookups of one named cache, in LookupsMetric and in totals kept for
 // health reports. A cache of several layers (an in-process front before Redis) counts each
 // layer's lookups in one Counter, each under its layer. It is safe for concurrent use.
@@ -223,12 +215,6 @@ func (i *Instrumented) Get(ctx context.Context, key Key, dst any) (bool, error) 
 func (i *Instrumented) Stats() Stats {
 	return Stats{Hits: i.hits.Load(), Misses: i.misses.Load()}
 }
-
-// Name returns the name the Gets are counted under.
-func (i *Instrumented) Name() string { return i.counter.name }
-
-// Unwrap returns the wrapped cache.
-func (i *Instrumented) Unwrap() Cache { return i.Cache }
 
 // Registry is a process's named caches: it makes their Counters on one meter and lists their
 // lookups for /health/detailed. A process makes one and hands it to every part that caches,
