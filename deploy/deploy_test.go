@@ -48,7 +48,10 @@ var families = map[string]family{
 	"agentic_webhooks_deliveries_total": {labels: []string{"outcome"}},
 	"agentic_cache_lookups_total":       {labels: []string{"cache", "layer", "result"}},
 
-	"agentic_backup_failures_total":                 {},
+	"agentic_backup_runs_total":                     {labels: []string{"trigger", "outcome"}},
+	"agentic_backup_failures_total":                 {labels: []string{"step"}},
+	"agentic_backup_duration_seconds":               {histogram: true, labels: []string{"outcome"}},
+	"agentic_backup_size_bytes":                     {},
 	"agentic_backup_last_success_timestamp_seconds": {},
 }
 
