@@ -57,16 +57,14 @@ func TestScheduledBackupIsVerifiedUploadedRecordedAndPruned(t *testing.T) {
 	h.runOps(ops)
 
 	require.NoError(t, h.pub.PublishOps(context.Background(), events.OpsEvent{Type: events.OpsBackupRequested, Job: "backup", Tick: now}))
-	var rec *store.Backup
-	require.Eventually(t, func() bool {
-		got, err := h.store.ListBackups(context.Background(), store.BackupFilter{})
-		require.NoError(t, err)
-		if len(got) == 0 {
-			return false
-		}
-		rec = got[0]
-		return true
-	}, 60*time.Second, 50*time.Millisecond)
+	// Handled and acknowledged (after the record and the pruning): the work queue holds it no
+	// more.
+	require.Eventually(t, func() bool { return streamCount(t, h, h.names.OpsStream()) == 0 },
+		60*time.Second, 50*time.Millisecond)
+	got, err := h.store.ListBackups(context.Background(), store.BackupFilter{})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	rec := got[0]
 	require.Equal(t, store.BackupOK, rec.Outcome, rec.Error)
 	require.Equal(t, handlers.TriggerSchedule, rec.Trigger)
 	require.Equal(t, dir, filepath.Dir(rec.File))
