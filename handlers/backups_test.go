@@ -17,6 +17,7 @@ import (
 	"github.com/agentic-run/agentic/handlers"
 	"github.com/agentic-run/agentic/internal/promtest"
 	"github.com/agentic-run/agentic/internal/s3test"
+	"github.com/agentic-run/agentic/internal/syncbuf"
 	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/telemetry"
 )
@@ -107,7 +108,7 @@ func TestFailedBackupIsRecordedLoggedAndCounted(t *testing.T) {
 	dir := t.TempDir()
 	metrics, err := telemetry.NewMetrics()
 	require.NoError(t, err)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	backups, err := handlers.NewBackups(context.Background(), handlers.BackupsConfig{
 		Take: func(ctx context.Context) (*backup.Result, error) {
 			return backup.Run(ctx, backup.Config{DatabaseURL: "postgres://postgres@127.0.0.1:5432/agentic_no_such_db", Dir: dir})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/handlers"
+	"github.com/agentic-run/agentic/internal/syncbuf"
 	"github.com/agentic-run/agentic/llm"
 	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/telemetry"
@@ -32,7 +32,7 @@ func TestTaskIsOneTrace(t *testing.T) {
 	h := newHarness(t, 5*time.Second)
 	h.pub = events.NewPublisher(h.js, h.names, events.WithTracerProvider(tp))
 	recv := newReceiver(t, 0)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(telemetry.TraceContext(slog.NewJSONHandler(&logs, nil)))
 
 	cfg := h.tasksConfig(llm.SimConfig{}, 5*time.Second)
@@ -133,22 +133,4 @@ func TestTaskIsOneTrace(t *testing.T) {
 	require.Contains(t, finished, `"trace_id":"`+task.TraceID+`"`)
 	require.Contains(t, finished, `"span_id":"`+run.SpanContext().SpanID().String()+`"`)
 	require.Contains(t, finished, `"task_id":"`+task.ID+`"`)
-}
-
-// syncBuffer is a log sink safe for concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/agentic-run/agentic/ingest"
 	"github.com/agentic-run/agentic/internal/natstest"
 	"github.com/agentic-run/agentic/internal/redistest"
+	"github.com/agentic-run/agentic/internal/syncbuf"
 	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/store/postgres"
 	"github.com/agentic-run/agentic/store/postgres/pgtest"
@@ -48,26 +48,8 @@ type env struct {
 	cfg     ingest.Config
 	srv     *ingest.Server
 	http    *httptest.Server
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 	watches chan string // task ids passed to Notifier.Watch
-}
-
-// syncBuffer is a log sink safe for concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // watchSpy reports each Watch call, so a test knows a long-poll is waiting.
@@ -87,7 +69,7 @@ func (w watchSpy) Watch(id string) (<-chan string, func()) {
 
 func newEnv(t testing.TB, opts ...func(*ingest.Config)) *env {
 	t.Helper()
-	e := &env{t: t, logs: &syncBuffer{}, watches: make(chan string, 64)}
+	e := &env{t: t, logs: &syncbuf.Buffer{}, watches: make(chan string, 64)}
 	e.store = pgtest.New(t)
 	e.js, e.names = natstest.Setup(t, nil)
 	e.nc = e.js.Conn()

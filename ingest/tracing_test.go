@@ -16,6 +16,7 @@ import (
 
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/ingest"
+	"github.com/agentic-run/agentic/internal/syncbuf"
 	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/telemetry"
 )
@@ -44,7 +45,7 @@ func TestSubmitIsTraced(t *testing.T) {
 	t.Parallel()
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	var pub *events.Publisher
 	e := newEnv(t, func(c *ingest.Config) {
 		c.Tracer = tp

@@ -1,7 +1,6 @@
 package limits_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentic-run/agentic/internal/syncbuf"
 	"github.com/agentic-run/agentic/limits"
 )
 
@@ -18,9 +18,8 @@ import (
 // LogEvery, however many requests hit the outage at once.
 func TestOutages(t *testing.T) {
 	t.Parallel()
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	o := &limits.Outages{Logger: slog.New(slog.NewJSONHandler(&lockedBuffer{b: &logs, mu: &mu}, nil))}
+	var logs syncbuf.Buffer
+	o := &limits.Outages{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
 	var zero limits.Outages // the zero value counts, and logs nothing
 	down := errors.New("dial tcp: connection refused")
 	var wg sync.WaitGroup
@@ -45,21 +44,8 @@ func TestOutages(t *testing.T) {
 	o.Each(func(limit, failing string, n int64) { got = append(got, sample{limit, failing, n}) })
 	require.Equal(t, []sample{{"budgets", "closed", 100}, {"requests", "open", 100}}, got)
 
-	mu.Lock()
-	defer mu.Unlock()
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
 	require.Len(t, lines, 2, "one line per limit: %s", logs.String())
 	require.Contains(t, logs.String(), `"msg":"limits unavailable","limit":"requests","failing":"open","error":"dial tcp: connection refused"`)
 	require.Contains(t, logs.String(), `"limit":"budgets","failing":"closed"`)
-}
-
-type lockedBuffer struct {
-	b  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
 }

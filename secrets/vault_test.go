@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentic-run/agentic/internal/syncbuf"
 	"github.com/agentic-run/agentic/secrets"
 )
 
@@ -162,24 +163,6 @@ func (f *fakeVault) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the log handler and the test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestVaultReadsKVv2(t *testing.T) {
 	t.Parallel()
 	f := &fakeVault{data: map[string]any{
@@ -191,7 +174,7 @@ func TestVaultReadsKVv2(t *testing.T) {
 		"NOTHING":             nil,
 	}}
 	srv := newFakeVault(t, f)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	v, err := secrets.NewVault(t.Context(), secrets.VaultConfig{
 		Address: srv.URL, Token: testToken, Path: "/agentic/",
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -352,7 +335,7 @@ func TestVaultRenewsTokenUntilClose(t *testing.T) {
 	t.Parallel()
 	f := &fakeVault{ttl: 2, renewable: true, data: map[string]any{"AGENTIC_ADMIN_TOKEN": "admin-from-vault"}}
 	srv := newFakeVault(t, f)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	v, err := secrets.NewVault(t.Context(), secrets.VaultConfig{
 		Address: srv.URL, Token: testToken, Path: "agentic",
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,27 +17,10 @@ import (
 	"github.com/agentic-run/agentic/client"
 	"github.com/agentic-run/agentic/internal/natstest"
 	"github.com/agentic-run/agentic/internal/redistest"
+	"github.com/agentic-run/agentic/internal/syncbuf"
 	"github.com/agentic-run/agentic/store/postgres"
 	"github.com/agentic-run/agentic/store/postgres/pgtest"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the writer goroutine and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // devRun is one start of `agentic dev`.
 type devRun struct {
@@ -51,7 +33,7 @@ var bannerRE = regexp.MustCompile(`(?s)running at (http://\S+) .*admin token:\s+
 func startDev(t *testing.T, dir string, extra ...string) devRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	env := map[string]string{"AGENTIC_DATA_DIR": dir, "AGENTIC_HTTP_ADDR": "127.0.0.1:0", "AGENTIC_SIM_LATENCY": "1ms"}
 	for i := 0; i+1 < len(extra); i += 2 {
 		env[extra[i]] = extra[i+1]

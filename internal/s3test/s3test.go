@@ -7,7 +7,6 @@
 package s3test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,9 +18,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentic-run/agentic/internal/syncbuf"
 )
 
 // Region is the region the server answers for (versitygw's default).
@@ -91,7 +91,7 @@ func start(t testing.TB, bin, access, secret, root string) (string, error) {
 		return "", fmt.Errorf("free port: %w", err)
 	}
 	addr := "127.0.0.1:" + port
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(bin, "--access", access, "--secret", secret, "--region", Region,
 		"--port", addr, "--quiet", "posix", root)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -117,10 +117,10 @@ func start(t testing.TB, bin, access, secret, root string) (string, error) {
 		}
 		select {
 		case err := <-exited:
-			return "", fmt.Errorf("versitygw on %s exited (%v): %s", addr, err, out.String())
+			return "", fmt.Errorf("versitygw on %s exited (%v): %s", addr, err, strings.TrimSpace(out.String()))
 		case <-ctx.Done():
 			stop()
-			return "", fmt.Errorf("versitygw on %s did not answer within %v: %s", addr, startTimeout, out.String())
+			return "", fmt.Errorf("versitygw on %s did not answer within %v: %s", addr, startTimeout, strings.TrimSpace(out.String()))
 		case <-tick.C:
 		}
 	}
@@ -160,23 +160,4 @@ func random(t testing.TB, n int) string {
 		t.Fatalf("s3test: random: %v", err)
 	}
 	return hex.EncodeToString(b)
-}
-
-// syncBuffer collects the server's output for error messages; the process writes it from
-// another goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.TrimSpace(s.b.String())
 }
