@@ -6,39 +6,18 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/attribute"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentic-run/agentic/events"
+	"github.com/agentic-run/agentic/internal/spantest"
 )
-
-func ended(rec *tracetest.SpanRecorder, name string) []sdktrace.ReadOnlySpan {
-	var out []sdktrace.ReadOnlySpan
-	for _, s := range rec.Ended() {
-		if s.Name() == name {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func attrs(s sdktrace.ReadOnlySpan) map[string]attribute.Value {
-	m := map[string]attribute.Value{}
-	for _, a := range s.Attributes() {
-		m[string(a.Key)] = a.Value
-	}
-	return m
-}
 
 // A task published inside a span is processed in a consumer span, the child of the producer
 // span "publish tasks", itself the child of the publisher's span; what the handler
 // publishes is the child of its context.
 func TestPublishConsumeKeepsTheTrace(t *testing.T) {
 	t.Parallel()
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	rec, tp := spantest.New()
 	js, n := setupTasks(t, 0)
 	pub := events.NewPublisher(js, n, events.WithTracerProvider(tp))
 
@@ -63,31 +42,31 @@ func TestPublishConsumeKeepsTheTrace(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("not handled")
 	}
-	require.Eventually(t, func() bool { return len(ended(rec, "process tasks")) == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(spantest.Named(rec, "process tasks")) == 1 }, 5*time.Second, 10*time.Millisecond)
 
-	publish := ended(rec, "publish tasks")
+	publish := spantest.Named(rec, "publish tasks")
 	require.Len(t, publish, 1)
 	require.Equal(t, trace.SpanKindProducer, publish[0].SpanKind())
 	require.Equal(t, root.SpanContext().SpanID(), publish[0].Parent().SpanID())
-	a := attrs(publish[0])
+	a := spantest.Attrs(publish[0])
 	require.Equal(t, "nats", a["messaging.system"].AsString())
 	require.Equal(t, n.TaskSubject(task.TenantID), a["messaging.destination.name"].AsString())
 	require.Equal(t, task.ID, a["messaging.message.id"].AsString())
 
-	process := ended(rec, "process tasks")[0]
+	process := spantest.Named(rec, "process tasks")[0]
 	require.Equal(t, trace.SpanKindConsumer, process.SpanKind())
 	require.Equal(t, root.SpanContext().TraceID(), process.SpanContext().TraceID())
 	require.Equal(t, publish[0].SpanContext().SpanID(), process.Parent().SpanID())
 	require.True(t, process.Parent().IsRemote())
 	require.Equal(t, process.SpanContext(), inHandler)
-	a = attrs(process)
+	a = spantest.Attrs(process)
 	require.Equal(t, "nats", a["messaging.system"].AsString())
 	require.Equal(t, task.ID, a["messaging.message.id"].AsString())
 	require.Equal(t, int64(1), a["messaging.nats.message.delivery_count"].AsInt64())
 	require.Equal(t, "ack", a["agentic.message.outcome"].AsString())
 
 	// The handler's publish is the consumer span's child, in the same trace.
-	pubEvent := ended(rec, "publish events")
+	pubEvent := spantest.Named(rec, "publish events")
 	require.Len(t, pubEvent, 1)
 	require.Equal(t, process.SpanContext().SpanID(), pubEvent[0].Parent().SpanID())
 	require.Equal(t, root.SpanContext().TraceID(), pubEvent[0].SpanContext().TraceID())
@@ -97,8 +76,7 @@ func TestPublishConsumeKeepsTheTrace(t *testing.T) {
 // task's message is still in the task's trace: its stored trace id.
 func TestPublishWithoutContextJoinsTheTasksTrace(t *testing.T) {
 	t.Parallel()
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	rec, tp := spantest.New()
 	js, n := setupTasks(t, 0)
 	pub := events.NewPublisher(js, n, events.WithTracerProvider(tp))
 
@@ -113,7 +91,7 @@ func TestPublishWithoutContextJoinsTheTasksTrace(t *testing.T) {
 	}
 	m := f.Msg()
 	require.Regexp(t, traceParentRE, m.Header.Get(events.HeaderTraceParent))
-	span := ended(rec, "publish tasks")[0]
+	span := spantest.Named(rec, "publish tasks")[0]
 	require.Equal(t, traceID, span.SpanContext().TraceID().String())
 	require.Contains(t, m.Header.Get(events.HeaderTraceParent), span.SpanContext().SpanID().String())
 
@@ -121,7 +99,7 @@ func TestPublishWithoutContextJoinsTheTasksTrace(t *testing.T) {
 	ctx, other := tp.Tracer("test").Start(context.Background(), "reconcile")
 	require.NoError(t, pub.PublishTask(ctx, newTask("tsk_other")))
 	other.End()
-	spans := ended(rec, "publish tasks")
+	spans := spantest.Named(rec, "publish tasks")
 	require.Len(t, spans, 2)
 	require.Equal(t, traceID, spans[1].SpanContext().TraceID().String())
 	require.Len(t, spans[1].Links(), 1)
@@ -136,7 +114,7 @@ func TestPublishWithoutContextJoinsTheTasksTrace(t *testing.T) {
 	})
 	require.NoError(t, err)
 	req.End()
-	spans = ended(rec, "publish tasks")
+	spans = spantest.Named(rec, "publish tasks")
 	require.Len(t, spans, 3)
 	require.Equal(t, req.SpanContext().SpanID(), spans[2].Parent().SpanID())
 }

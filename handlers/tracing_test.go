@@ -8,13 +8,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/handlers"
+	"github.com/agentic-run/agentic/internal/spantest"
 	"github.com/agentic-run/agentic/internal/syncbuf"
 	"github.com/agentic-run/agentic/llm"
 	"github.com/agentic-run/agentic/store"
@@ -27,8 +26,7 @@ import (
 // task's log lines carry trace_id and span_id.
 func TestTaskIsOneTrace(t *testing.T) {
 	t.Parallel()
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	rec, tp := spantest.New()
 	h := newHarness(t, 5*time.Second)
 	h.pub = events.NewPublisher(h.js, h.names, events.WithTracerProvider(tp))
 	recv := newReceiver(t, 0)
@@ -65,11 +63,9 @@ func TestTaskIsOneTrace(t *testing.T) {
 		t.Helper()
 		var found sdktrace.ReadOnlySpan
 		require.Eventually(t, func() bool {
-			for _, s := range rec.Ended() {
-				if s.Name() == name {
-					found = s
-					return true
-				}
+			if s := spantest.Named(rec, name); len(s) > 0 {
+				found = s[0]
+				return true
 			}
 			return false
 		}, 5*time.Second, 10*time.Millisecond, "no span %q", name)
@@ -94,25 +90,18 @@ func TestTaskIsOneTrace(t *testing.T) {
 		require.Equal(t, root.SpanContext().TraceID(), s.SpanContext().TraceID(), s.Name())
 	}
 
-	attrs := func(s sdktrace.ReadOnlySpan) map[string]attribute.Value {
-		m := map[string]attribute.Value{}
-		for _, a := range s.Attributes() {
-			m[string(a.Key)] = a.Value
-		}
-		return m
-	}
-	a := attrs(run)
+	a := spantest.Attrs(run)
 	require.Equal(t, task.ID, a["agentic.task.id"].AsString())
 	require.Equal(t, "summarizer", a["agentic.agent"].AsString())
 	require.Equal(t, h.tenant.ID, a["agentic.tenant.id"].AsString())
 	require.Equal(t, "succeeded", a["agentic.task.status"].AsString())
-	a = attrs(chat)
+	a = spantest.Attrs(chat)
 	require.Equal(t, "chat", a["gen_ai.operation.name"].AsString())
 	require.Equal(t, "sim", a["gen_ai.provider.name"].AsString())
 	require.Equal(t, "sim", a["gen_ai.request.model"].AsString())
 	require.Positive(t, a["gen_ai.usage.input_tokens"].AsInt64())
 	require.Positive(t, a["gen_ai.usage.output_tokens"].AsInt64())
-	a = attrs(post)
+	a = spantest.Attrs(post)
 	require.Equal(t, trace.SpanKindClient, post.SpanKind())
 	require.Equal(t, "POST", a["http.request.method"].AsString())
 	require.Equal(t, "127.0.0.1", a["server.address"].AsString())

@@ -9,42 +9,20 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentic-run/agentic/events"
 	"github.com/agentic-run/agentic/ingest"
+	"github.com/agentic-run/agentic/internal/spantest"
 	"github.com/agentic-run/agentic/internal/syncbuf"
 	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/telemetry"
 )
 
-// spansNamed returns the ended spans of rec named name.
-func spansNamed(rec *tracetest.SpanRecorder, name string) []sdktrace.ReadOnlySpan {
-	var out []sdktrace.ReadOnlySpan
-	for _, s := range rec.Ended() {
-		if s.Name() == name {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func attrOf(s sdktrace.ReadOnlySpan, key string) (attribute.Value, bool) {
-	for _, a := range s.Attributes() {
-		if string(a.Key) == key {
-			return a.Value, true
-		}
-	}
-	return attribute.Value{}, false
-}
-
 func TestSubmitIsTraced(t *testing.T) {
 	t.Parallel()
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	rec, tp := spantest.New()
 	var logs syncbuf.Buffer
 	var pub *events.Publisher
 	e := newEnv(t, func(c *ingest.Config) {
@@ -66,17 +44,17 @@ func TestSubmitIsTraced(t *testing.T) {
 		body: map[string]any{"agent": "echo", "input": map[string]any{"a": 1}}})
 	require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
 	task := r.task(t)
-	require.Eventually(t, func() bool { return len(spansNamed(rec, "POST /v1/tasks")) == 1 }, 5*time.Second, 10*time.Millisecond)
-	server := spansNamed(rec, "POST /v1/tasks")[0]
+	require.Eventually(t, func() bool { return len(spantest.Named(rec, "POST /v1/tasks")) == 1 }, 5*time.Second, 10*time.Millisecond)
+	server := spantest.Named(rec, "POST /v1/tasks")[0]
 	require.Equal(t, trace.SpanKindServer, server.SpanKind())
 	require.Equal(t, task.TraceID, server.SpanContext().TraceID().String())
 	require.False(t, server.Parent().IsValid())
-	route, ok := attrOf(server, "http.route")
+	route, ok := spantest.Attrs(server)["http.route"]
 	require.True(t, ok)
 	require.Equal(t, "/v1/tasks", route.AsString())
 
 	// The task's publish is the server span's child.
-	publish := spansNamed(rec, "publish tasks")
+	publish := spantest.Named(rec, "publish tasks")
 	require.Len(t, publish, 1)
 	require.Equal(t, server.SpanContext().SpanID(), publish[0].Parent().SpanID())
 	require.Equal(t, server.SpanContext().TraceID(), publish[0].SpanContext().TraceID())
@@ -93,9 +71,9 @@ func TestSubmitIsTraced(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
 	task = r.task(t)
 	require.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", task.TraceID)
-	require.Eventually(t, func() bool { return len(spansNamed(rec, "POST /v1/tasks")) == 2 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(spantest.Named(rec, "POST /v1/tasks")) == 2 }, 5*time.Second, 10*time.Millisecond)
 	var continued sdktrace.ReadOnlySpan
-	for _, s := range spansNamed(rec, "POST /v1/tasks") {
+	for _, s := range spantest.Named(rec, "POST /v1/tasks") {
 		if s.SpanContext().TraceID().String() == task.TraceID {
 			continued = s
 		}
@@ -107,7 +85,7 @@ func TestSubmitIsTraced(t *testing.T) {
 	// Other routes are named by their pattern too; health checks are not traced.
 	e.do(t, req{method: "GET", path: "/v1/tasks/" + task.ID, token: key})
 	e.do(t, req{method: "GET", path: "/health/live"})
-	require.Eventually(t, func() bool { return len(spansNamed(rec, "GET /v1/tasks/{id}")) == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(spantest.Named(rec, "GET /v1/tasks/{id}")) == 1 }, 5*time.Second, 10*time.Millisecond)
 	for _, s := range rec.Ended() {
 		require.False(t, strings.Contains(s.Name(), "/health"), s.Name())
 	}

@@ -5,12 +5,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/agentic-run/agentic/internal/spantest"
 	"github.com/agentic-run/agentic/llm"
 )
 
@@ -18,8 +16,7 @@ import (
 // caller's trace: a failed one with error.type, the answered one with its model and tokens.
 func TestCallerTracesEachCall(t *testing.T) {
 	t.Parallel()
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	rec, tp := spantest.New()
 	p := newCallerFake("prov", callerAnswer, caller503("prov"))
 	cfg := callerConfig(p)
 	cfg.Tracer = tp.Tracer("llm")
@@ -33,18 +30,13 @@ func TestCallerTracesEachCall(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, attempts, 2)
 
-	var chats []sdktrace.ReadOnlySpan
-	for _, s := range rec.Ended() {
-		if s.Name() == "chat model-a" {
-			chats = append(chats, s)
-		}
-	}
+	chats := spantest.Named(rec, "chat model-a")
 	require.Len(t, chats, 2, "one span per attempt")
 	for _, s := range chats {
 		require.Equal(t, trace.SpanKindClient, s.SpanKind())
 		require.Equal(t, parent.SpanContext().SpanID(), s.Parent().SpanID())
 	}
-	failed, ok := attrMap(chats[0]), attrMap(chats[1])
+	failed, ok := spantest.Attrs(chats[0]), spantest.Attrs(chats[1])
 	require.Equal(t, "chat", failed["gen_ai.operation.name"].AsString())
 	require.Equal(t, "prov", failed["gen_ai.provider.name"].AsString())
 	require.Equal(t, "model-a", failed["gen_ai.request.model"].AsString())
@@ -61,12 +53,4 @@ func TestCallerTracesEachCall(t *testing.T) {
 	_, hasErr := ok["error.type"]
 	require.False(t, hasErr)
 	require.NotEqual(t, codes.Error, chats[1].Status().Code)
-}
-
-func attrMap(s sdktrace.ReadOnlySpan) map[string]attribute.Value {
-	m := map[string]attribute.Value{}
-	for _, a := range s.Attributes() {
-		m[string(a.Key)] = a.Value
-	}
-	return m
 }

@@ -7,9 +7,8 @@ import (
 
 	"github.com/exaring/otelpgx"
 	"github.com/stretchr/testify/require"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/agentic-run/agentic/internal/spantest"
 	"github.com/agentic-run/agentic/store"
 	"github.com/agentic-run/agentic/store/postgres"
 	"github.com/agentic-run/agentic/store/postgres/pgtest"
@@ -19,8 +18,7 @@ import (
 // trace shows the database work done for it, though a flush serves many calls.
 func TestGroupCommitJoinsTheCallersTrace(t *testing.T) {
 	t.Parallel()
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	rec, tp := spantest.New()
 	ctx := context.Background()
 	pool, err := postgres.Open(ctx, pgtest.URL(t), postgres.WithQueryTracer(otelpgx.NewTracer(otelpgx.WithTracerProvider(tp))))
 	require.NoError(t, err)
