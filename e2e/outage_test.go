@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"os/exec"
 	"testing"
@@ -18,13 +17,7 @@ import (
 // promtest.Sample) on the process's /metrics, or -1.
 func scrape(t *testing.T, addr, name string, labels ...string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return promtest.Sample(string(body), name, labels...)
+	return promtest.Sample(promText(t, addr), name, labels...)
 }
 
 // Redis stops under a running ingest and worker. With the default AGENTIC_FAIL_OPEN
