@@ -112,11 +112,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	started := c.now().UTC()
 	t0 := time.Now()
 	if c.Dir == "" {
-		return nil, errors.New("backup: no backup directory (AGENTIC_BACKUP_DIR)")
-	}
-	dir, err := filepath.Abs(c.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("backup: directory: %w", err)
+		return nil, errNoDir
 	}
 	conn, err := parseURL(c.DatabaseURL)
 	if err != nil {
@@ -130,16 +126,10 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("backup: directory: %w", err)
-	}
-
-	tmp, err := os.CreateTemp(dir, tempPrefix+"*"+ext) // 0600: a dump holds every secret
+	dir, tmpName, err := tempIn(c.Dir, ext)
 	if err != nil {
-		return nil, fmt.Errorf("backup: temporary file: %w", err)
+		return nil, err
 	}
-	tmpName := tmp.Name()
-	tmp.Close()
 	kept := false
 	defer func() {
 		if !kept {
@@ -163,6 +153,29 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	r, err := seal(tmpName, dir, ext, started, t0, len(toc))
 	kept = err == nil
 	return r, err
+}
+
+var errNoDir = errors.New("backup: no backup directory (AGENTIC_BACKUP_DIR)")
+
+// tempIn makes dir (0700) and, in it, the empty temporary file of a backup in progress with
+// extension ext, created 0600 since a backup holds every secret. It returns dir as an
+// absolute path and the file's name.
+func tempIn(dir, ext string) (abs, tmpName string, err error) {
+	if abs, err = filepath.Abs(dir); err == nil {
+		err = os.MkdirAll(abs, 0o700)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("backup: directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(abs, tempPrefix+"*"+ext)
+	if err != nil {
+		return "", "", fmt.Errorf("backup: temporary file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return "", "", fmt.Errorf("backup: temporary file: %w", err)
+	}
+	return abs, tmp.Name(), nil
 }
 
 // seal checksums a verified backup, syncs it and renames it into place as the backup started

@@ -38,11 +38,7 @@ func RunSQLite(ctx context.Context, dbPath, dir string, now func() time.Time) (*
 	started := now().UTC()
 	t0 := time.Now()
 	if dir == "" {
-		return nil, errors.New("backup: no backup directory (AGENTIC_BACKUP_DIR)")
-	}
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, fmt.Errorf("backup: directory: %w", err)
+		return nil, errNoDir
 	}
 	src, err := filepath.Abs(dbPath)
 	if err != nil {
@@ -54,18 +50,12 @@ func RunSQLite(ctx context.Context, dbPath, dir string, now func() time.Time) (*
 	} else if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("backup: sqlite database %s is not a file", src)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("backup: directory: %w", err)
-	}
-
 	// VACUUM INTO needs a file that does not exist or is empty: the temporary file is empty,
-	// and created 0600 (a backup holds every secret) before SQLite writes into it.
-	tmp, err := os.CreateTemp(dir, tempPrefix+"*"+sqliteExt)
+	// and 0600, before SQLite writes into it.
+	dir, tmpName, err := tempIn(dir, sqliteExt)
 	if err != nil {
-		return nil, fmt.Errorf("backup: temporary file: %w", err)
+		return nil, err
 	}
-	tmpName := tmp.Name()
-	tmp.Close()
 	kept := false
 	defer func() {
 		if !kept {
