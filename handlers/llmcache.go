@@ -96,9 +96,22 @@ func newResponses(c cache.Cache, meter metric.Meter, log *slog.Logger) (*respons
 type responseSlot struct {
 	c       cache.Cache
 	log     *slog.Logger
-	key     cache.Key
+	taskID  string
+	key     cache.Key // TENANT:llm:AGENT:MODEL:…, which its log lines carry
 	model   string
 	corrupt bool // the lookup found an entry that is not one: overwrite it
+}
+
+// warn and debug log about the slot's task and key. (A logger With the task's attributes,
+// made for every task, would allocate on the hot path for lines rarely written.)
+func (s *responseSlot) warn(ctx context.Context, msg string, args ...any) {
+	s.log.WarnContext(ctx, msg, append([]any{"task_id", s.taskID, "key", s.key.String()}, args...)...)
+}
+
+func (s *responseSlot) debug(ctx context.Context, msg string, args ...any) {
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.DebugContext(ctx, msg, append([]any{"task_id", s.taskID, "key", s.key.String()}, args...)...)
+	}
 }
 
 // slot returns t's place in the response cache for model's answer to msgs, or nil when there
@@ -107,13 +120,12 @@ func (r *responses) slot(ctx context.Context, t *store.Task, agent, model string
 	if r == nil || !t.Cache {
 		return nil
 	}
-	log := r.log.With("task_id", t.ID, "tenant_id", t.TenantID, "agent", agent)
 	key, err := responseKey(t.TenantID, agent, model, msgs, maxOut)
 	if err != nil {
-		log.WarnContext(ctx, "response cache: no key", "error", err)
+		r.log.WarnContext(ctx, "response cache: no key", "task_id", t.ID, "tenant_id", t.TenantID, "agent", agent, "error", err)
 		return nil
 	}
-	return &responseSlot{c: r.c, log: log, key: key, model: model}
+	return &responseSlot{c: r.c, log: r.log, taskID: t.ID, key: key, model: model}
 }
 
 // lookup returns the cached answer and how long the lookup took; ok is false for a miss, a
@@ -127,18 +139,18 @@ func (s *responseSlot) lookup(ctx context.Context) (e cachedResponse, took time.
 	took = time.Since(start)
 	switch {
 	case errors.Is(err, cache.ErrCorrupt):
-		s.log.WarnContext(ctx, "response cache: corrupt entry ignored", "key", s.key.String(), "error", err)
+		s.warn(ctx, "response cache: corrupt entry ignored", "error", err)
 		s.corrupt = true
 		return cachedResponse{}, took, false
 	case err != nil:
 		// An outage shows in the cache's error count and its health check; per task it is
 		// not news.
-		s.log.DebugContext(ctx, "response cache: lookup failed, calling the model", "error", err)
+		s.debug(ctx, "response cache: lookup failed, calling the model", "error", err)
 		return cachedResponse{}, took, false
 	case !found:
 		return cachedResponse{}, took, false
 	case e.Model != s.model || e.Provider == "":
-		s.log.WarnContext(ctx, "response cache: entry of another shape ignored", "key", s.key.String(), "model", e.Model)
+		s.warn(ctx, "response cache: entry of another shape ignored", "model", e.Model)
 		s.corrupt = true
 		return cachedResponse{}, took, false
 	}
@@ -158,7 +170,7 @@ func (s *responseSlot) keep(ctx context.Context, e cachedResponse) {
 		_, err = s.c.Add(ctx, s.key, e, cache.TTLHour)
 	}
 	if err != nil {
-		s.log.DebugContext(ctx, "response cache: answer not stored", "error", err)
+		s.debug(ctx, "response cache: answer not stored", "error", err)
 	}
 }
 

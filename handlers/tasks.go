@@ -335,7 +335,7 @@ func (h *Tasks) run(ctx context.Context, t *store.Task) (store.Result, error) {
 		}
 		// The agent refuses an answer it accepted for an earlier task of the same prompt: its
 		// reading depends on more than the prompt. Ask the model, and leave the entry be.
-		slot.log.WarnContext(ctx, "response cache: cached answer refused by the agent, calling the model", "error", err)
+		slot.warn(ctx, "response cache: cached answer refused by the agent, calling the model", "error", err)
 		slot = nil
 	}
 
