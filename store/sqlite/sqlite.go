@@ -68,7 +68,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, w); err != nil {
+	if err := migrateRetrying(ctx, w); err != nil {
 		_ = w.Close()
 		return nil, openError(path, abs, err)
 	}
@@ -121,6 +121,25 @@ func openError(path, abs string, err error) error {
 		}
 	}
 	return fmt.Errorf("sqlite: open %s: %w", path, translate(context.Background(), err))
+}
+
+// migrateRetrying is migrate, tried again while the database is busy, for up to BusyTimeout:
+// when processes open a new file at once, the one switching it to WAL mode can make another's
+// connection fail at once with SQLITE_BUSY, before the busy timeout applies.
+func migrateRetrying(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(BusyTimeout)
+	for {
+		err := migrate(ctx, db)
+		var se *msqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // migrate applies the embedded migrations that are not yet applied, each with its version
